@@ -1,0 +1,21 @@
+//! Zero-copy reader for the TFLite flatbuffer schema (version 3, `TFL3`).
+//!
+//! No allocation and no `unsafe`: every read is bounds-checked and an invalid
+//! model is a [`ReadError`], never a panic or an out-of-bounds read.
+
+mod enums;
+mod error;
+mod flatbuffer;
+mod model;
+mod options;
+mod tables;
+
+pub use enums::{Activation, BuiltinOperator, FullyConnectedWeightsFormat, MirrorPadMode, Padding, TensorType};
+pub use error::{Fault, FaultKind, Identifier, Location, ReadError};
+pub use flatbuffer::{Scalar, Scalars, Table};
+pub use model::{
+    Buffer, Metadata, Model, OfflinePlan, OpKind, Operator, OperatorCode, Quantization, SignatureDef, Subgraph,
+    Tensor, TensorMap, OFFLINE_MEMORY_ALLOCATION, SCHEMA_VERSION,
+};
+pub use options::*;
+pub use tables::{op, BUILTIN_OPERATOR_NAMES, BUILTIN_OPTIONS2_NAMES, BUILTIN_OPTIONS_NAMES};

@@ -1,0 +1,880 @@
+//! Typed, zero-copy views of a TFLite model.
+//!
+//! [`Model::from_bytes`] checks the header and then walks the whole model
+//! once, so every structural problem is found before anything else runs.
+//! The views still return `Result` from every accessor: the checks are made
+//! where the bytes are read, and nothing relies on an earlier pass having
+//! been complete.
+
+use super::enums::{BuiltinOperator, TensorType};
+use super::error::{Fault, FaultKind, Identifier, Location, ReadError};
+use super::flatbuffer::{Bytes, Scalars, Table, Tables};
+use super::options::{
+    BuiltinOptions, ReshapeOptions, ScalarOptions, SqueezeOptions, RESHAPE_TAG, SQUEEZE_TAG,
+};
+use super::tables::{BUILTIN_OPTIONS2_NAMES, BUILTIN_OPTIONS_NAMES};
+
+/// The schema version this reader reads.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Name of the metadata entry that carries an offline memory plan.
+pub const OFFLINE_MEMORY_ALLOCATION: &str = "OfflineMemoryAllocation";
+
+/// A checked, zero-copy view of a `.tflite` file.
+#[derive(Clone, Copy, Debug)]
+pub struct Model<'a> {
+    bytes: &'a [u8],
+    root: Table<'a>,
+}
+
+type R<T> = Result<T, ReadError>;
+
+/// Tensor index `i` (from an index vector) checked against `count`; `-1` is
+/// allowed only where the schema allows an optional tensor.
+fn tensor_index(at: Location, what: &'static str, i: i64, count: usize, optional: bool) -> R<()> {
+    if (optional && i == -1) || (i >= 0 && (i as u64) < count as u64) {
+        Ok(())
+    } else {
+        Err(ReadError::IndexOutOfRange {
+            at,
+            what,
+            plural: "tensors",
+            index: i,
+            count,
+        })
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Reads and checks a model. Every index and offset the runtime uses is
+    /// checked here; the error names the first problem found.
+    pub fn from_bytes(bytes: &'a [u8]) -> R<Model<'a>> {
+        if bytes.len() < 8 {
+            return Err(ReadError::TooSmall(bytes.len()));
+        }
+        let ident = [bytes[4], bytes[5], bytes[6], bytes[7]];
+        if &ident != b"TFL3" {
+            return Err(ReadError::BadIdentifier(Identifier(ident)));
+        }
+        let root = Bytes(bytes)
+            .table_at(0, "root table")
+            .map_err(ReadError::at(Location::Model))?;
+        let model = Model { bytes, root };
+        let version = model.version()?;
+        if version != SCHEMA_VERSION {
+            return Err(ReadError::UnsupportedVersion(version));
+        }
+        model.verify()?;
+        Ok(model)
+    }
+
+    fn at(&self) -> impl Fn(Fault) -> ReadError {
+        ReadError::at(Location::Model)
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    pub fn version(&self) -> R<u32> {
+        self.root.u32(0, 0, "Model.version").map_err(self.at())
+    }
+
+    pub fn description(&self) -> R<Option<&'a str>> {
+        self.root.str(3, "Model.description").map_err(self.at())
+    }
+
+    fn list(&self, slot: usize, field: &'static str) -> R<Tables<'a>> {
+        self.root.tables(slot, field).map_err(self.at())
+    }
+
+    pub fn operator_codes_len(&self) -> R<usize> {
+        Ok(self.list(1, "Model.operator_codes")?.len())
+    }
+
+    pub fn operator_code(&self, i: usize) -> R<OperatorCode<'a>> {
+        let at = Location::OperatorCode(i);
+        let t = self.list(1, "Model.operator_codes")?.get(i).map_err(ReadError::at(at))?;
+        Ok(OperatorCode { t, index: i })
+    }
+
+    pub fn subgraphs_len(&self) -> R<usize> {
+        Ok(self.list(2, "Model.subgraphs")?.len())
+    }
+
+    pub fn subgraph(&self, i: usize) -> R<Subgraph<'a>> {
+        let at = Location::Subgraph(i);
+        let t = self.list(2, "Model.subgraphs")?.get(i).map_err(ReadError::at(at))?;
+        Ok(Subgraph { t, index: i })
+    }
+
+    pub fn buffers_len(&self) -> R<usize> {
+        Ok(self.list(4, "Model.buffers")?.len())
+    }
+
+    pub fn buffer(&self, i: usize) -> R<Buffer<'a>> {
+        let at = Location::Buffer(i);
+        let t = self.list(4, "Model.buffers")?.get(i).map_err(ReadError::at(at))?;
+        Ok(Buffer {
+            t,
+            index: i,
+            file: self.bytes,
+        })
+    }
+
+    /// The deprecated `metadata_buffer` list of buffer indices.
+    pub fn metadata_buffer(&self) -> R<Scalars<'a, i32>> {
+        self.root.scalars(5, "Model.metadata_buffer").map_err(self.at())
+    }
+
+    pub fn metadata_len(&self) -> R<usize> {
+        Ok(self.list(6, "Model.metadata")?.len())
+    }
+
+    pub fn metadata(&self, i: usize) -> R<Metadata<'a>> {
+        let at = Location::Metadata(i);
+        let t = self.list(6, "Model.metadata")?.get(i).map_err(ReadError::at(at))?;
+        Ok(Metadata { t, index: i })
+    }
+
+    pub fn signature_defs_len(&self) -> R<usize> {
+        Ok(self.list(7, "Model.signature_defs")?.len())
+    }
+
+    pub fn signature_def(&self, i: usize) -> R<SignatureDef<'a>> {
+        let at = Location::SignatureDef(i);
+        let t = self.list(7, "Model.signature_defs")?.get(i).map_err(ReadError::at(at))?;
+        Ok(SignatureDef { t, index: i })
+    }
+
+    /// The data of the metadata entry called `name`, if the model has one.
+    pub fn metadata_named(&self, name: &str) -> R<Option<&'a [u8]>> {
+        for i in 0..self.metadata_len()? {
+            let m = self.metadata(i)?;
+            if m.name()? == Some(name) {
+                let b = m.buffer()?;
+                return self.buffer(b as usize).and_then(|b| b.data()).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The `OfflineMemoryAllocation` plan (arena offsets chosen ahead of time
+    /// per tensor), if the model carries one.
+    pub fn offline_memory_plan(&self) -> R<Option<OfflinePlan<'a>>> {
+        let Some(data) = self.metadata_named(OFFLINE_MEMORY_ALLOCATION)? else {
+            return Ok(None);
+        };
+        OfflinePlan::parse(data).map(Some)
+    }
+
+    /// The operator code of operator `op`, checked against the code list.
+    pub fn opcode_of(&self, op: &Operator<'a>) -> R<OperatorCode<'a>> {
+        let i = op.opcode_index()?;
+        let count = self.operator_codes_len()?;
+        if (i as usize) < count {
+            self.operator_code(i as usize)
+        } else {
+            Err(ReadError::IndexOutOfRange {
+                at: op.location(),
+                what: "opcode",
+                plural: "operator codes",
+                index: i as i64,
+                count,
+            })
+        }
+    }
+
+    /// Walks every part of the model once and checks it.
+    fn verify(&self) -> R<()> {
+        self.description()?;
+        let codes = self.operator_codes_len()?;
+        for i in 0..codes {
+            self.operator_code(i)?.verify()?;
+        }
+        let buffers = self.buffers_len()?;
+        for i in 0..buffers {
+            self.buffer(i)?.data()?;
+        }
+        let buffer_index = |at: Location, b: u64| {
+            if (b as usize) < buffers && b <= usize::MAX as u64 {
+                Ok(())
+            } else {
+                Err(ReadError::IndexOutOfRange {
+                    at,
+                    what: "buffer",
+                    plural: "buffers",
+                    index: b as i64,
+                    count: buffers,
+                })
+            }
+        };
+        // A budget on index-list reads, so that many tables sharing one huge
+        // list cannot make checking quadratic in the file size.
+        let mut budget = Budget(self.bytes.len() + 1024);
+        let subgraphs = self.subgraphs_len()?;
+        for s in 0..subgraphs {
+            let sg = self.subgraph(s)?;
+            sg.name()?;
+            let tensors = sg.tensors_len()?;
+            for k in 0..tensors {
+                let t = sg.tensor(k)?;
+                t.verify()?;
+                buffer_index(t.location(), t.buffer()? as u64)?;
+            }
+            let at = Location::Subgraph(s);
+            for i in budget.take(sg.inputs()?, at)?.iter() {
+                tensor_index(at, "input tensor", i as i64, tensors, false)?;
+            }
+            for i in budget.take(sg.outputs()?, at)?.iter() {
+                tensor_index(at, "output tensor", i as i64, tensors, false)?;
+            }
+            for o in 0..sg.operators_len()? {
+                let op = sg.operator(o)?;
+                let at = op.location();
+                self.opcode_of(&op)?;
+                for i in budget.take(op.inputs()?, at)?.iter() {
+                    tensor_index(at, "input tensor", i as i64, tensors, true)?;
+                }
+                for i in budget.take(op.outputs()?, at)?.iter() {
+                    tensor_index(at, "output tensor", i as i64, tensors, false)?;
+                }
+                for i in budget.take(op.intermediates()?, at)?.iter() {
+                    tensor_index(at, "intermediate tensor", i as i64, tensors, false)?;
+                }
+                op.verify_options()?;
+            }
+        }
+        for i in self.metadata_buffer()?.iter() {
+            buffer_index(Location::Model, i as u32 as u64)?;
+        }
+        for i in 0..self.metadata_len()? {
+            let m = self.metadata(i)?;
+            m.name()?;
+            buffer_index(m.location(), m.buffer()? as u64)?;
+        }
+        for i in 0..self.signature_defs_len()? {
+            let sig = self.signature_def(i)?;
+            sig.signature_key()?;
+            let sg_index = sig.subgraph_index()? as usize;
+            if sg_index >= subgraphs {
+                return Err(ReadError::IndexOutOfRange {
+                    at: sig.location(),
+                    what: "subgraph",
+                    plural: "subgraphs",
+                    index: sg_index as i64,
+                    count: subgraphs,
+                });
+            }
+            let tensors = self.subgraph(sg_index)?.tensors_len()?;
+            for outputs in [false, true] {
+                let n = sig.tensor_maps_len(outputs)?;
+                budget.spend(n, sig.location())?;
+                for k in 0..n {
+                    let map = sig.tensor_map(outputs, k)?;
+                    map.name()?;
+                    let idx = map.tensor_index()? as i64;
+                    tensor_index(sig.location(), "tensor", idx, tensors, false)?;
+                }
+            }
+        }
+        if let Some(plan) = self.offline_memory_plan()? {
+            plan.verify(self)?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts element reads during verification.
+struct Budget(usize);
+
+impl Budget {
+    fn spend(&mut self, n: usize, at: Location) -> R<()> {
+        match self.0.checked_sub(n) {
+            Some(left) => {
+                self.0 = left;
+                Ok(())
+            }
+            None => Err(ReadError::Malformed {
+                at,
+                fault: Fault::new("index lists", FaultKind::TooComplex),
+            }),
+        }
+    }
+
+    fn take<'v>(&mut self, v: Scalars<'v, i32>, at: Location) -> R<Scalars<'v, i32>> {
+        self.spend(v.len(), at)?;
+        Ok(v)
+    }
+}
+
+/// An entry of `Model.operator_codes`.
+#[derive(Clone, Copy, Debug)]
+pub struct OperatorCode<'a> {
+    t: Table<'a>,
+    index: usize,
+}
+
+/// What an operator code names: a builtin operator or a custom one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind<'a> {
+    Builtin(BuiltinOperator),
+    Custom(&'a str),
+}
+
+impl<'a> OperatorCode<'a> {
+    fn at(&self) -> impl Fn(Fault) -> ReadError {
+        ReadError::at(Location::OperatorCode(self.index))
+    }
+
+    pub fn deprecated_builtin_code(&self) -> R<i8> {
+        self.t.i8(0, 0, "OperatorCode.deprecated_builtin_code").map_err(self.at())
+    }
+
+    pub fn custom_code(&self) -> R<Option<&'a str>> {
+        self.t.str(1, "OperatorCode.custom_code").map_err(self.at())
+    }
+
+    pub fn version(&self) -> R<i32> {
+        self.t.i32(2, 1, "OperatorCode.version").map_err(self.at())
+    }
+
+    pub fn builtin_code_field(&self) -> R<i32> {
+        self.t.i32(3, 0, "OperatorCode.builtin_code").map_err(self.at())
+    }
+
+    /// The operator: the larger of `builtin_code` and
+    /// `deprecated_builtin_code` (old files fill only the latter, new ones
+    /// write 127 there for codes that do not fit a byte).
+    pub fn builtin_code(&self) -> R<BuiltinOperator> {
+        let old = self.deprecated_builtin_code()? as i32;
+        let new = self.builtin_code_field()?;
+        Ok(BuiltinOperator(old.max(new)))
+    }
+
+    /// Builtin or custom; a custom operator must name its custom code.
+    pub fn kind(&self) -> R<OpKind<'a>> {
+        let code = self.builtin_code()?;
+        if code == BuiltinOperator::CUSTOM {
+            match self.custom_code()? {
+                Some(name) => Ok(OpKind::Custom(name)),
+                None => Err(ReadError::Malformed {
+                    at: Location::OperatorCode(self.index),
+                    fault: Fault::new("OperatorCode.custom_code", FaultKind::UnknownEnum { value: -1 }),
+                }),
+            }
+        } else {
+            Ok(OpKind::Builtin(code))
+        }
+    }
+
+    fn verify(&self) -> R<()> {
+        self.version()?;
+        self.kind()?;
+        Ok(())
+    }
+}
+
+/// An entry of `Model.buffers`.
+#[derive(Clone, Copy, Debug)]
+pub struct Buffer<'a> {
+    t: Table<'a>,
+    index: usize,
+    file: &'a [u8],
+}
+
+impl<'a> Buffer<'a> {
+    fn at(&self) -> impl Fn(Fault) -> ReadError {
+        ReadError::at(Location::Buffer(self.index))
+    }
+
+    pub fn offset(&self) -> R<u64> {
+        self.t.u64(1, 0, "Buffer.offset").map_err(self.at())
+    }
+
+    pub fn size(&self) -> R<u64> {
+        self.t.u64(2, 0, "Buffer.size").map_err(self.at())
+    }
+
+    /// The buffer's bytes: inline in the flatbuffer, or (for models over
+    /// 2 GB, and models written that way) at `offset`/`size` from the start
+    /// of the file. Empty when the buffer has neither.
+    pub fn data(&self) -> R<&'a [u8]> {
+        let offset = self.offset()?;
+        if offset > 1 {
+            let size = self.size()?;
+            let fault = Fault::new(
+                "Buffer.offset",
+                FaultKind::OutOfBounds {
+                    pos: offset.min(usize::MAX as u64) as usize,
+                    len: size.min(usize::MAX as u64) as usize,
+                    file_len: self.file.len(),
+                },
+            );
+            let end = offset.checked_add(size).ok_or(fault).map_err(self.at())?;
+            if end > self.file.len() as u64 {
+                return Err(self.at()(fault));
+            }
+            return Ok(&self.file[offset as usize..end as usize]);
+        }
+        Ok(self.t.bytes_vector(0, "Buffer.data").map_err(self.at())?.unwrap_or(&[]))
+    }
+}
+
+/// An entry of `Model.subgraphs`.
+#[derive(Clone, Copy, Debug)]
+pub struct Subgraph<'a> {
+    t: Table<'a>,
+    index: usize,
+}
+
+impl<'a> Subgraph<'a> {
+    fn at(&self) -> impl Fn(Fault) -> ReadError {
+        ReadError::at(Location::Subgraph(self.index))
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn name(&self) -> R<Option<&'a str>> {
+        self.t.str(4, "SubGraph.name").map_err(self.at())
+    }
+
+    pub fn tensors_len(&self) -> R<usize> {
+        Ok(self.t.tables(0, "SubGraph.tensors").map_err(self.at())?.len())
+    }
+
+    pub fn tensor(&self, i: usize) -> R<Tensor<'a>> {
+        let at = Location::Tensor {
+            subgraph: self.index,
+            index: i,
+        };
+        let t = self
+            .t
+            .tables(0, "SubGraph.tensors")
+            .and_then(|v| v.get(i))
+            .map_err(ReadError::at(at))?;
+        Ok(Tensor {
+            t,
+            subgraph: self.index,
+            index: i,
+        })
+    }
+
+    pub fn inputs(&self) -> R<Scalars<'a, i32>> {
+        self.t.scalars(1, "SubGraph.inputs").map_err(self.at())
+    }
+
+    pub fn outputs(&self) -> R<Scalars<'a, i32>> {
+        self.t.scalars(2, "SubGraph.outputs").map_err(self.at())
+    }
+
+    pub fn operators_len(&self) -> R<usize> {
+        Ok(self.t.tables(3, "SubGraph.operators").map_err(self.at())?.len())
+    }
+
+    pub fn operator(&self, i: usize) -> R<Operator<'a>> {
+        let at = Location::Operator {
+            subgraph: self.index,
+            index: i,
+        };
+        let t = self
+            .t
+            .tables(3, "SubGraph.operators")
+            .and_then(|v| v.get(i))
+            .map_err(ReadError::at(at))?;
+        Ok(Operator {
+            t,
+            subgraph: self.index,
+            index: i,
+        })
+    }
+}
+
+/// A tensor of a subgraph.
+#[derive(Clone, Copy, Debug)]
+pub struct Tensor<'a> {
+    t: Table<'a>,
+    subgraph: usize,
+    index: usize,
+}
+
+impl<'a> Tensor<'a> {
+    pub fn location(&self) -> Location {
+        Location::Tensor {
+            subgraph: self.subgraph,
+            index: self.index,
+        }
+    }
+
+    fn at(&self) -> impl Fn(Fault) -> ReadError {
+        ReadError::at(self.location())
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn shape(&self) -> R<Scalars<'a, i32>> {
+        self.t.scalars(0, "Tensor.shape").map_err(self.at())
+    }
+
+    pub fn tensor_type(&self) -> R<TensorType> {
+        let v = self.t.i8(1, 0, "Tensor.type").map_err(self.at())?;
+        TensorType::from_i8(v).ok_or(self.at()(Fault::new(
+            "Tensor.type",
+            FaultKind::UnknownEnum { value: v as i64 },
+        )))
+    }
+
+    /// Index into `Model.buffers`; 0 is the empty buffer every model has.
+    pub fn buffer(&self) -> R<u32> {
+        self.t.u32(2, 0, "Tensor.buffer").map_err(self.at())
+    }
+
+    pub fn name(&self) -> R<Option<&'a str>> {
+        self.t.str(3, "Tensor.name").map_err(self.at())
+    }
+
+    pub fn quantization(&self) -> R<Option<Quantization<'a>>> {
+        let at = self.at();
+        let Some(q) = self.t.table(4, "Tensor.quantization").map_err(&at)? else {
+            return Ok(None);
+        };
+        let quant = Quantization {
+            min: q.scalars(0, "QuantizationParameters.min").map_err(&at)?,
+            max: q.scalars(1, "QuantizationParameters.max").map_err(&at)?,
+            scale: q.scalars(2, "QuantizationParameters.scale").map_err(&at)?,
+            zero_point: q.scalars(3, "QuantizationParameters.zero_point").map_err(&at)?,
+            details_type: q.u8(4, 0, "QuantizationParameters.details_type").map_err(&at)?,
+            quantized_dimension: q
+                .i32(6, 0, "QuantizationParameters.quantized_dimension")
+                .map_err(&at)?,
+        };
+        Ok(Some(quant))
+    }
+
+    pub fn is_variable(&self) -> R<bool> {
+        self.t.bool(5, false, "Tensor.is_variable").map_err(self.at())
+    }
+
+    /// Whether the tensor is sparse (the runtime does not run sparse tensors).
+    pub fn is_sparse(&self) -> R<bool> {
+        Ok(self.t.table(6, "Tensor.sparsity").map_err(self.at())?.is_some())
+    }
+
+    pub fn shape_signature(&self) -> R<Scalars<'a, i32>> {
+        self.t.scalars(7, "Tensor.shape_signature").map_err(self.at())
+    }
+
+    pub fn has_rank(&self) -> R<bool> {
+        self.t.bool(8, false, "Tensor.has_rank").map_err(self.at())
+    }
+
+    fn verify(&self) -> R<()> {
+        self.shape()?;
+        self.tensor_type()?;
+        self.name()?;
+        self.quantization()?;
+        self.is_variable()?;
+        self.is_sparse()?;
+        self.shape_signature()?;
+        Ok(())
+    }
+}
+
+/// Quantization parameters of a tensor: `real = scale * (q - zero_point)`,
+/// per tensor (one scale) or per channel along `quantized_dimension`.
+#[derive(Clone, Copy, Debug)]
+pub struct Quantization<'a> {
+    pub min: Scalars<'a, f32>,
+    pub max: Scalars<'a, f32>,
+    pub scale: Scalars<'a, f32>,
+    pub zero_point: Scalars<'a, i64>,
+    /// Tag of the `details` union (0 = none; custom quantization otherwise).
+    pub details_type: u8,
+    pub quantized_dimension: i32,
+}
+
+/// An operator of a subgraph.
+#[derive(Clone, Copy, Debug)]
+pub struct Operator<'a> {
+    t: Table<'a>,
+    subgraph: usize,
+    index: usize,
+}
+
+impl<'a> Operator<'a> {
+    pub fn location(&self) -> Location {
+        Location::Operator {
+            subgraph: self.subgraph,
+            index: self.index,
+        }
+    }
+
+    fn at(&self) -> impl Fn(Fault) -> ReadError {
+        ReadError::at(self.location())
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn opcode_index(&self) -> R<u32> {
+        self.t.u32(0, 0, "Operator.opcode_index").map_err(self.at())
+    }
+
+    /// Input tensor indices; `-1` marks an optional input left out.
+    pub fn inputs(&self) -> R<Scalars<'a, i32>> {
+        self.t.scalars(1, "Operator.inputs").map_err(self.at())
+    }
+
+    pub fn outputs(&self) -> R<Scalars<'a, i32>> {
+        self.t.scalars(2, "Operator.outputs").map_err(self.at())
+    }
+
+    pub fn intermediates(&self) -> R<Scalars<'a, i32>> {
+        self.t.scalars(8, "Operator.intermediates").map_err(self.at())
+    }
+
+    /// The builtin options union, if the operator has one.
+    pub fn builtin_options(&self) -> R<Option<BuiltinOptions<'a>>> {
+        let at = self.at();
+        let tag = self.t.u8(3, 0, "Operator.builtin_options_type").map_err(&at)?;
+        if tag == 0 {
+            return Ok(None);
+        }
+        if tag as usize > BUILTIN_OPTIONS_NAMES.len() {
+            return Err(at(Fault::new(
+                "Operator.builtin_options_type",
+                FaultKind::UnknownEnum { value: tag as i64 },
+            )));
+        }
+        match self.t.table(4, "Operator.builtin_options").map_err(&at)? {
+            Some(table) => Ok(Some(BuiltinOptions { tag, table })),
+            None => Ok(None),
+        }
+    }
+
+    /// Tag of the second options union (`BuiltinOptions2`, for StableHLO ops).
+    pub fn builtin_options_2_type(&self) -> R<u8> {
+        self.t.u8(11, 0, "Operator.builtin_options_2_type").map_err(self.at())
+    }
+
+    /// The options as `O`, or `O`'s defaults when the operator has none. Options
+    /// of another type are an error.
+    pub fn options<O: ScalarOptions>(&self) -> R<O> {
+        match self.builtin_options()? {
+            None => Ok(O::default()),
+            Some(o) if o.tag == O::TAG => O::read(&o.table).map_err(self.at()),
+            Some(o) => Err(self.at()(Fault::new(
+                "Operator.builtin_options",
+                FaultKind::WrongUnionType {
+                    found: o.tag,
+                    expected: O::TAG,
+                },
+            ))),
+        }
+    }
+
+    pub fn reshape_options(&self) -> R<Option<ReshapeOptions<'a>>> {
+        match self.builtin_options()? {
+            Some(o) if o.tag == RESHAPE_TAG => ReshapeOptions::read(&o.table).map(Some).map_err(self.at()),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn squeeze_options(&self) -> R<Option<SqueezeOptions<'a>>> {
+        match self.builtin_options()? {
+            Some(o) if o.tag == SQUEEZE_TAG => SqueezeOptions::read(&o.table).map(Some).map_err(self.at()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Custom options (a FlexBuffer for custom ops), if any.
+    pub fn custom_options(&self) -> R<Option<&'a [u8]>> {
+        self.t.bytes_vector(5, "Operator.custom_options").map_err(self.at())
+    }
+
+    pub fn custom_options_format(&self) -> R<i8> {
+        self.t.i8(6, 0, "Operator.custom_options_format").map_err(self.at())
+    }
+
+    pub fn mutating_variable_inputs(&self) -> R<Option<&'a [u8]>> {
+        self.t.bytes_vector(7, "Operator.mutating_variable_inputs").map_err(self.at())
+    }
+
+    fn verify_options(&self) -> R<()> {
+        self.builtin_options()?;
+        let tag2 = self.builtin_options_2_type()?;
+        if tag2 as usize > BUILTIN_OPTIONS2_NAMES.len() {
+            return Err(self.at()(Fault::new(
+                "Operator.builtin_options_2_type",
+                FaultKind::UnknownEnum { value: tag2 as i64 },
+            )));
+        }
+        if tag2 != 0 {
+            self.t.table(12, "Operator.builtin_options_2").map_err(self.at())?;
+        }
+        self.custom_options()?;
+        self.custom_options_format()?;
+        self.mutating_variable_inputs()?;
+        // Options of the ops the runtime reads are decoded once here, so a
+        // bad enum in them is reported now rather than at prepare time.
+        if let Some(o) = self.builtin_options()? {
+            super::options::check_known(o).map_err(self.at())?;
+        }
+        Ok(())
+    }
+}
+
+/// An entry of `Model.metadata`.
+#[derive(Clone, Copy, Debug)]
+pub struct Metadata<'a> {
+    t: Table<'a>,
+    index: usize,
+}
+
+impl<'a> Metadata<'a> {
+    pub fn location(&self) -> Location {
+        Location::Metadata(self.index)
+    }
+
+    pub fn name(&self) -> R<Option<&'a str>> {
+        self.t.str(0, "Metadata.name").map_err(ReadError::at(self.location()))
+    }
+
+    pub fn buffer(&self) -> R<u32> {
+        self.t.u32(1, 0, "Metadata.buffer").map_err(ReadError::at(self.location()))
+    }
+}
+
+/// An entry of `Model.signature_defs`.
+#[derive(Clone, Copy, Debug)]
+pub struct SignatureDef<'a> {
+    t: Table<'a>,
+    index: usize,
+}
+
+/// A named input or output of a signature.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorMap<'a> {
+    t: Table<'a>,
+    at: Location,
+}
+
+impl<'a> SignatureDef<'a> {
+    pub fn location(&self) -> Location {
+        Location::SignatureDef(self.index)
+    }
+
+    pub fn signature_key(&self) -> R<Option<&'a str>> {
+        self.t.str(2, "SignatureDef.signature_key").map_err(ReadError::at(self.location()))
+    }
+
+    pub fn subgraph_index(&self) -> R<u32> {
+        self.t.u32(4, 0, "SignatureDef.subgraph_index").map_err(ReadError::at(self.location()))
+    }
+
+    fn maps(&self, outputs: bool) -> R<Tables<'a>> {
+        let (slot, field) = if outputs {
+            (1, "SignatureDef.outputs")
+        } else {
+            (0, "SignatureDef.inputs")
+        };
+        self.t.tables(slot, field).map_err(ReadError::at(self.location()))
+    }
+
+    /// Number of named inputs (`outputs == false`) or outputs.
+    pub fn tensor_maps_len(&self, outputs: bool) -> R<usize> {
+        Ok(self.maps(outputs)?.len())
+    }
+
+    pub fn tensor_map(&self, outputs: bool, i: usize) -> R<TensorMap<'a>> {
+        let t = self.maps(outputs)?.get(i).map_err(ReadError::at(self.location()))?;
+        Ok(TensorMap { t, at: self.location() })
+    }
+}
+
+impl<'a> TensorMap<'a> {
+    pub fn name(&self) -> R<Option<&'a str>> {
+        self.t.str(0, "TensorMap.name").map_err(ReadError::at(self.at))
+    }
+
+    pub fn tensor_index(&self) -> R<u32> {
+        self.t.u32(1, 0, "TensorMap.tensor_index").map_err(ReadError::at(self.at))
+    }
+}
+
+/// An offline memory plan: `[version, subgraph, count, offset...]` as int32,
+/// one arena offset per tensor of the subgraph, `-1` for "plan online".
+#[derive(Clone, Copy, Debug)]
+pub struct OfflinePlan<'a> {
+    pub version: i32,
+    pub subgraph: i32,
+    pub offsets: &'a [u8],
+}
+
+impl<'a> OfflinePlan<'a> {
+    fn parse(data: &'a [u8]) -> R<OfflinePlan<'a>> {
+        let word = |i: usize| {
+            data.get(4 * i..4 * i + 4)
+                .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let bad = |len| ReadError::Malformed {
+            at: Location::Model,
+            fault: Fault::new(
+                "OfflineMemoryAllocation",
+                FaultKind::OutOfBounds {
+                    pos: 0,
+                    len,
+                    file_len: data.len(),
+                },
+            ),
+        };
+        let (Some(version), Some(subgraph), Some(count)) = (word(0), word(1), word(2)) else {
+            return Err(bad(12));
+        };
+        let count = usize::try_from(count).map_err(|_| bad(usize::MAX))?;
+        let bytes = count.checked_mul(4).and_then(|n| n.checked_add(12)).ok_or(bad(usize::MAX))?;
+        let offsets = data.get(12..bytes).ok_or(bad(bytes))?;
+        Ok(OfflinePlan {
+            version,
+            subgraph,
+            offsets,
+        })
+    }
+
+    /// Number of tensors the plan covers.
+    pub fn len(&self) -> usize {
+        self.offsets.len() / 4
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    /// Planned arena offset of tensor `i`; `None` if the plan leaves it to
+    /// the online planner (offset -1) or does not cover it.
+    pub fn offset(&self, i: usize) -> Option<u32> {
+        let b = self.offsets.get(4 * i..4 * i + 4)?;
+        let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        u32::try_from(v).ok()
+    }
+
+    fn verify(&self, model: &Model<'a>) -> R<()> {
+        let subgraphs = model.subgraphs_len()?;
+        if self.subgraph < 0 || self.subgraph as usize >= subgraphs {
+            return Err(ReadError::IndexOutOfRange {
+                at: Location::Model,
+                what: "OfflineMemoryAllocation subgraph",
+                plural: "subgraphs",
+                index: self.subgraph as i64,
+                count: subgraphs,
+            });
+        }
+        Ok(())
+    }
+}
