@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tflm_runtime::ops::is_supported;
 use tflm_runtime::schema::{
-    op, Activation, BuiltinOperator, Conv2DOptions, DepthwiseConv2DOptions, FullyConnectedOptions, Model,
-    OpKind, Operator, Pool2DOptions, ReadError, ScalarOptions, Subgraph, TensorType,
+    op, Activation, BuiltinOperator, Conv2DOptions, DepthwiseConv2DOptions, FullyConnectedOptions,
+    Model, OpKind, Operator, Pool2DOptions, ReadError, ScalarOptions, Subgraph, TensorType,
 };
 
 #[derive(Serialize)]
@@ -124,7 +124,11 @@ pub fn report(file: &str, model: &Model<'_>) -> Result<Report, ReadError> {
         parameter_bytes += tensors
             .iter()
             .filter(|t| t.kind == "constant")
-            .map(|t| model.buffer(t.buffer as usize).map(|b| b.data().map(|d| d.len() as u64)))
+            .map(|t| {
+                model
+                    .buffer(t.buffer as usize)
+                    .map(|b| b.data().map(|d| d.len() as u64))
+            })
             .sum::<Result<Result<u64, _>, _>>()??;
         let mut operators = Vec::new();
         for o in 0..sg.operators_len()? {
@@ -193,7 +197,11 @@ pub fn report(file: &str, model: &Model<'_>) -> Result<Report, ReadError> {
         version: model.version()?,
         description: model.description()?.map(str::to_string),
         parameter_bytes,
-        macs: subgraphs.iter().flat_map(|s| &s.operators).map(|o| o.macs).sum(),
+        macs: subgraphs
+            .iter()
+            .flat_map(|s| &s.operators)
+            .map(|o| o.macs)
+            .sum(),
         operator_codes,
         subgraphs,
         metadata,
@@ -217,11 +225,14 @@ fn tensors(model: &Model<'_>, sg: &Subgraph<'_>) -> Result<Vec<TensorReport>, Re
         } else {
             "activation"
         };
-        let quantization = t.quantization()?.filter(|q| !q.scale.is_empty()).map(|q| QuantReport {
-            scale: q.scale.iter().collect(),
-            zero_point: q.zero_point.iter().collect(),
-            quantized_dimension: q.quantized_dimension,
-        });
+        let quantization = t
+            .quantization()?
+            .filter(|q| !q.scale.is_empty())
+            .map(|q| QuantReport {
+                scale: q.scale.iter().collect(),
+                zero_point: q.zero_point.iter().collect(),
+                quantized_dimension: q.quantized_dimension,
+            });
         out.push(TensorReport {
             index: k,
             name: t.name()?.unwrap_or("").to_string(),
@@ -238,7 +249,9 @@ fn tensors(model: &Model<'_>, sg: &Subgraph<'_>) -> Result<Vec<TensorReport>, Re
 }
 
 fn elements(shape: &[i32]) -> Option<u64> {
-    shape.iter().try_fold(1u64, |n, &d| n.checked_mul(u64::try_from(d).ok()?))
+    shape
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(u64::try_from(d).ok()?))
 }
 
 fn tensor_bytes(ty: TensorType, shape: &[i32]) -> Option<u64> {
@@ -252,13 +265,21 @@ fn tensor_bytes(ty: TensorType, shape: &[i32]) -> Option<u64> {
 
 /// Multiply-accumulates of one operator, for the ops where they dominate the
 /// cost; element-wise ops and data movement count as 0.
-fn estimate_macs(code: BuiltinOperator, inputs: &[i32], outputs: &[i32], tensors: &[TensorReport]) -> u64 {
+fn estimate_macs(
+    code: BuiltinOperator,
+    inputs: &[i32],
+    outputs: &[i32],
+    tensors: &[TensorReport],
+) -> u64 {
     let shape = |list: &[i32], i: usize| -> Option<&[i32]> {
         let k = usize::try_from(*list.get(i)?).ok()?;
         tensors.get(k).map(|t| t.shape.as_slice())
     };
     let n = |s: Option<&[i32]>| s.and_then(elements);
-    let dim = |s: Option<&[i32]>, d: usize| s.and_then(|s| s.get(d)).and_then(|&v| u64::try_from(v).ok());
+    let dim = |s: Option<&[i32]>, d: usize| {
+        s.and_then(|s| s.get(d))
+            .and_then(|&v| u64::try_from(v).ok())
+    };
     let out = n(shape(outputs, 0));
     let filter = shape(inputs, 1);
     let macs = match code {
@@ -281,7 +302,9 @@ fn estimate_macs(code: BuiltinOperator, inputs: &[i32], outputs: &[i32], tensors
             .and_then(|(((i, co), kh), kw)| i.checked_mul(co)?.checked_mul(kh)?.checked_mul(kw)),
         op::BATCH_MATMUL => {
             let a = shape(inputs, 0);
-            let k = a.and_then(|s| s.last()).and_then(|&v| u64::try_from(v).ok());
+            let k = a
+                .and_then(|s| s.last())
+                .and_then(|&v| u64::try_from(v).ok());
             out.zip(k).and_then(|(o, k)| o.checked_mul(k))
         }
         // Feature weights over the input, then time weights over the memory.
@@ -289,7 +312,10 @@ fn estimate_macs(code: BuiltinOperator, inputs: &[i32], outputs: &[i32], tensors
             let batch = dim(shape(inputs, 0), 0);
             let feature = n(shape(inputs, 1));
             let time = n(shape(inputs, 2));
-            batch.zip(feature).zip(time).and_then(|((b, f), t)| b.checked_mul(f.checked_add(t)?))
+            batch
+                .zip(feature)
+                .zip(time)
+                .and_then(|((b, f), t)| b.checked_mul(f.checked_add(t)?))
         }
         _ => Some(0),
     };
@@ -310,14 +336,20 @@ fn options(code: BuiltinOperator, op: &Operator<'_>) -> Result<Map<String, Value
             let o: Conv2DOptions = op.options()?;
             m.insert("stride".into(), json!([o.stride_h, o.stride_w]));
             m.insert("padding".into(), json!(o.padding.name()));
-            m.insert("dilation".into(), json!([o.dilation_h_factor, o.dilation_w_factor]));
+            m.insert(
+                "dilation".into(),
+                json!([o.dilation_h_factor, o.dilation_w_factor]),
+            );
             activation(&mut m, o.activation);
         }
         op::DEPTHWISE_CONV_2D => {
             let o: DepthwiseConv2DOptions = op.options()?;
             m.insert("stride".into(), json!([o.stride_h, o.stride_w]));
             m.insert("padding".into(), json!(o.padding.name()));
-            m.insert("dilation".into(), json!([o.dilation_h_factor, o.dilation_w_factor]));
+            m.insert(
+                "dilation".into(),
+                json!([o.dilation_h_factor, o.dilation_w_factor]),
+            );
             m.insert("depth_multiplier".into(), json!(o.depth_multiplier));
             activation(&mut m, o.activation);
         }
@@ -377,7 +409,10 @@ fn generic_options(op: &Operator<'_>, m: &mut Map<String, Value>) -> Result<(), 
     }
     if let Some(r) = op.reshape_options()? {
         if !r.new_shape.is_empty() {
-            m.insert("new_shape".into(), json!(r.new_shape.iter().collect::<Vec<_>>()));
+            m.insert(
+                "new_shape".into(),
+                json!(r.new_shape.iter().collect::<Vec<_>>()),
+            );
         }
     }
     Ok(())
@@ -392,9 +427,17 @@ fn quant_text(q: &Option<QuantReport>) -> String {
     match q {
         None => String::new(),
         Some(q) if q.scale.len() == 1 => {
-            format!("s={:.6e} zp={}", q.scale[0], q.zero_point.first().copied().unwrap_or(0))
+            format!(
+                "s={:.6e} zp={}",
+                q.scale[0],
+                q.zero_point.first().copied().unwrap_or(0)
+            )
         }
-        Some(q) => format!("per-channel x{} (dim {})", q.scale.len(), q.quantized_dimension),
+        Some(q) => format!(
+            "per-channel x{} (dim {})",
+            q.scale.len(),
+            q.quantized_dimension
+        ),
     }
 }
 
@@ -405,7 +448,10 @@ fn options_text(options: &Map<String, Value>) -> String {
             Value::String(s) => s.clone(),
             Value::Array(a) => format!(
                 "{k} {}",
-                a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("x")
+                a.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x")
             ),
             v => format!("{k}={v}"),
         })
@@ -433,7 +479,10 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let supported = r.operator_codes.iter().filter(|c| c.supported).count();
     out += &format!("Model      {}\n", r.file);
-    out += &format!("Size       {} bytes (schema version {})\n", r.size_bytes, r.version);
+    out += &format!(
+        "Size       {} bytes (schema version {})\n",
+        r.size_bytes, r.version
+    );
     if let Some(d) = &r.description {
         out += &format!("Described  {d}\n");
     }
@@ -460,11 +509,22 @@ pub fn render(r: &Report) -> String {
         };
         out += &format!(
             "\nSubgraph {s}{}: inputs {}; outputs {}\n",
-            sg.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
+            sg.name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
             io(&sg.inputs),
             io(&sg.outputs)
         );
-        let mut t = table(&["#", "name", "type", "shape", "quantization", "bytes", "kind"]);
+        let mut t = table(&[
+            "#",
+            "name",
+            "type",
+            "shape",
+            "quantization",
+            "bytes",
+            "kind",
+        ]);
         for x in &sg.tensors {
             t.add_row(vec![
                 x.index.to_string(),
@@ -478,7 +538,15 @@ pub fn render(r: &Report) -> String {
         }
         right_align(&mut t, &[0, 5]);
         out += &format!("\nTensors\n{t}\n");
-        let mut t = table(&["#", "op", "ver", "inputs -> outputs", "options", "MACs", "supported"]);
+        let mut t = table(&[
+            "#",
+            "op",
+            "ver",
+            "inputs -> outputs",
+            "options",
+            "MACs",
+            "supported",
+        ]);
         for o in &sg.operators {
             let list = |l: &[i32]| l.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
             t.add_row(vec![
@@ -497,7 +565,11 @@ pub fn render(r: &Report) -> String {
     if !r.metadata.is_empty() {
         out += "\nMetadata\n";
         for m in &r.metadata {
-            out += &format!("  {} ({} bytes)\n", m.name.as_deref().unwrap_or("?"), m.bytes);
+            out += &format!(
+                "  {} ({} bytes)\n",
+                m.name.as_deref().unwrap_or("?"),
+                m.bytes
+            );
         }
     }
     for s in &r.signature_defs {

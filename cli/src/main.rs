@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use tflm_runtime::{Model, ReadError};
 
 #[derive(Parser)]
-#[command(name = "tflm", version, about = "Inspect, size, run and test TensorFlow Lite models for microcontrollers")]
+#[command(
+    name = "tflm",
+    version,
+    about = "Inspect, size, run and test TensorFlow Lite models for microcontrollers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,7 +71,9 @@ fn parse_model<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
 
 fn model_error(path: &Path, e: ReadError) -> anyhow::Error {
     let hint = match e {
-        ReadError::TooSmall(_) | ReadError::BadIdentifier(_) => "expected a .tflite file from the TFLite converter",
+        ReadError::TooSmall(_) | ReadError::BadIdentifier(_) => {
+            "expected a .tflite file from the TFLite converter"
+        }
         ReadError::UnsupportedVersion(_) => "re-export the model with a current TFLite converter",
         ReadError::Malformed { .. } | ReadError::IndexOutOfRange { .. } => {
             "the file is corrupt or truncated; re-export or re-download it"

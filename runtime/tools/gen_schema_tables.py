@@ -5,7 +5,7 @@ The reader needs two lists that only the schema knows: the builtin operator
 names by code, and the members of the BuiltinOptions union by type tag.
 Run:  python3 runtime/tools/gen_schema_tables.py path/to/schema.fbs > runtime/src/schema/tables.rs
 The schema used is tflite-micro's tensorflow/compiler/mlir/lite/schema/schema.fbs
-(see runtime/tests/oracle/README.md for the exact commit).
+(see runtime/tests/oracle/generate.sh for the exact commit).
 """
 import re
 import sys

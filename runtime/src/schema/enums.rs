@@ -60,7 +60,9 @@ impl TensorType {
     ];
 
     pub fn from_i8(v: i8) -> Option<TensorType> {
-        usize::try_from(v).ok().and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(v)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// The name as the schema spells it (`INT8`, `FLOAT32`, ...).

@@ -18,9 +18,17 @@ impl Fault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// `len` bytes at `pos` do not fit in the file.
-    OutOfBounds { pos: usize, len: usize, file_len: usize },
+    OutOfBounds {
+        pos: usize,
+        len: usize,
+        file_len: usize,
+    },
     /// An offset stored at `at` points outside the file.
-    BadOffset { at: usize, target: usize, file_len: usize },
+    BadOffset {
+        at: usize,
+        target: usize,
+        file_len: usize,
+    },
     /// A table's vtable is unusable.
     BadVtable { table: usize, why: &'static str },
     /// A string is not UTF-8.
@@ -93,7 +101,13 @@ pub enum Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Most models have one subgraph: name it only when it is not the first.
-        let sg = |f: &mut fmt::Formatter<'_>, s: usize| if s == 0 { Ok(()) } else { write!(f, "subgraph {s} ") };
+        let sg = |f: &mut fmt::Formatter<'_>, s: usize| {
+            if s == 0 {
+                Ok(())
+            } else {
+                write!(f, "subgraph {s} ")
+            }
+        };
         match *self {
             Location::Model => write!(f, "model"),
             Location::OperatorCode(i) => write!(f, "operator code {i}"),

@@ -185,7 +185,11 @@ impl<'a> Table<'a> {
     }
 
     /// A vector of bytes (`[ubyte]`, or a string's bytes), if present.
-    pub fn bytes_vector(&self, slot: usize, field: &'static str) -> Result<Option<&'a [u8]>, Fault> {
+    pub fn bytes_vector(
+        &self,
+        slot: usize,
+        field: &'static str,
+    ) -> Result<Option<&'a [u8]>, Fault> {
         match self.vector_start(slot, 1, field)? {
             Some((data, len)) => self.buf.slice(data, len, field).map(Some),
             None => Ok(None),
@@ -193,7 +197,11 @@ impl<'a> Table<'a> {
     }
 
     /// A vector of 4- or 8-byte scalars; absent reads as empty.
-    pub fn scalars<T: Scalar>(&self, slot: usize, field: &'static str) -> Result<Scalars<'a, T>, Fault> {
+    pub fn scalars<T: Scalar>(
+        &self,
+        slot: usize,
+        field: &'static str,
+    ) -> Result<Scalars<'a, T>, Fault> {
         match self.vector_start(slot, T::SIZE, field)? {
             Some((data, len)) => Ok(Scalars::new(self.buf.slice(data, len * T::SIZE, field)?)),
             None => Ok(Scalars::new(&[])),
@@ -222,7 +230,12 @@ impl<'a> Table<'a> {
     }
 
     /// Where a vector's elements start and how many there are, checked to fit the file.
-    fn vector_start(&self, slot: usize, elem: usize, field: &'static str) -> Result<Option<(usize, usize)>, Fault> {
+    fn vector_start(
+        &self,
+        slot: usize,
+        elem: usize,
+        field: &'static str,
+    ) -> Result<Option<(usize, usize)>, Fault> {
         let Some(p) = self.field(slot, 4, field)? else {
             return Ok(None);
         };
@@ -352,7 +365,11 @@ mod tests {
         let b = tiny();
         let t = Table::new(Bytes(&b), 8, "t").unwrap();
         assert_eq!(t.i32(0, 7, "f").unwrap(), 42);
-        assert_eq!(t.i32(1, 7, "f").unwrap(), 7, "slot past the vtable takes the default");
+        assert_eq!(
+            t.i32(1, 7, "f").unwrap(),
+            7,
+            "slot past the vtable takes the default"
+        );
     }
 
     #[test]
@@ -360,7 +377,10 @@ mod tests {
         let mut b = tiny();
         b[4..6].copy_from_slice(&6u16.to_le_bytes()); // field at +6, 4 bytes, table is 8 long
         let t = Table::new(Bytes(&b), 8, "t").unwrap();
-        assert!(matches!(t.i32(0, 0, "f").unwrap_err().kind, FaultKind::BadVtable { .. }));
+        assert!(matches!(
+            t.i32(0, 0, "f").unwrap_err().kind,
+            FaultKind::BadVtable { .. }
+        ));
     }
 
     #[test]

@@ -9,13 +9,17 @@ mod flatbuffer;
 mod model;
 mod options;
 mod tables;
+mod walk;
 
-pub use enums::{Activation, BuiltinOperator, FullyConnectedWeightsFormat, MirrorPadMode, Padding, TensorType};
+pub use enums::{
+    Activation, BuiltinOperator, FullyConnectedWeightsFormat, MirrorPadMode, Padding, TensorType,
+};
 pub use error::{Fault, FaultKind, Identifier, Location, ReadError};
 pub use flatbuffer::{Scalar, Scalars, Table};
 pub use model::{
-    Buffer, Metadata, Model, OfflinePlan, OpKind, Operator, OperatorCode, Quantization, SignatureDef, Subgraph,
-    Tensor, TensorMap, OFFLINE_MEMORY_ALLOCATION, SCHEMA_VERSION,
+    Buffer, Metadata, Model, OfflinePlan, OpKind, Operator, OperatorCode, Quantization,
+    SignatureDef, Subgraph, Tensor, TensorMap, OFFLINE_MEMORY_ALLOCATION, SCHEMA_VERSION,
 };
 pub use options::*;
 pub use tables::{op, BUILTIN_OPERATOR_NAMES, BUILTIN_OPTIONS2_NAMES, BUILTIN_OPTIONS_NAMES};
+pub use walk::read_everything;

@@ -95,7 +95,10 @@ impl<'a> Model<'a> {
 
     pub fn operator_code(&self, i: usize) -> R<OperatorCode<'a>> {
         let at = Location::OperatorCode(i);
-        let t = self.list(1, "Model.operator_codes")?.get(i).map_err(ReadError::at(at))?;
+        let t = self
+            .list(1, "Model.operator_codes")?
+            .get(i)
+            .map_err(ReadError::at(at))?;
         Ok(OperatorCode { t, index: i })
     }
 
@@ -105,7 +108,10 @@ impl<'a> Model<'a> {
 
     pub fn subgraph(&self, i: usize) -> R<Subgraph<'a>> {
         let at = Location::Subgraph(i);
-        let t = self.list(2, "Model.subgraphs")?.get(i).map_err(ReadError::at(at))?;
+        let t = self
+            .list(2, "Model.subgraphs")?
+            .get(i)
+            .map_err(ReadError::at(at))?;
         Ok(Subgraph { t, index: i })
     }
 
@@ -115,7 +121,10 @@ impl<'a> Model<'a> {
 
     pub fn buffer(&self, i: usize) -> R<Buffer<'a>> {
         let at = Location::Buffer(i);
-        let t = self.list(4, "Model.buffers")?.get(i).map_err(ReadError::at(at))?;
+        let t = self
+            .list(4, "Model.buffers")?
+            .get(i)
+            .map_err(ReadError::at(at))?;
         Ok(Buffer {
             t,
             index: i,
@@ -125,7 +134,9 @@ impl<'a> Model<'a> {
 
     /// The deprecated `metadata_buffer` list of buffer indices.
     pub fn metadata_buffer(&self) -> R<Scalars<'a, i32>> {
-        self.root.scalars(5, "Model.metadata_buffer").map_err(self.at())
+        self.root
+            .scalars(5, "Model.metadata_buffer")
+            .map_err(self.at())
     }
 
     pub fn metadata_len(&self) -> R<usize> {
@@ -134,7 +145,10 @@ impl<'a> Model<'a> {
 
     pub fn metadata(&self, i: usize) -> R<Metadata<'a>> {
         let at = Location::Metadata(i);
-        let t = self.list(6, "Model.metadata")?.get(i).map_err(ReadError::at(at))?;
+        let t = self
+            .list(6, "Model.metadata")?
+            .get(i)
+            .map_err(ReadError::at(at))?;
         Ok(Metadata { t, index: i })
     }
 
@@ -144,7 +158,10 @@ impl<'a> Model<'a> {
 
     pub fn signature_def(&self, i: usize) -> R<SignatureDef<'a>> {
         let at = Location::SignatureDef(i);
-        let t = self.list(7, "Model.signature_defs")?.get(i).map_err(ReadError::at(at))?;
+        let t = self
+            .list(7, "Model.signature_defs")?
+            .get(i)
+            .map_err(ReadError::at(at))?;
         Ok(SignatureDef { t, index: i })
     }
 
@@ -195,7 +212,10 @@ impl<'a> Model<'a> {
         }
         let buffers = self.buffers_len()?;
         for i in 0..buffers {
-            self.buffer(i)?.data()?;
+            let b = self.buffer(i)?;
+            b.offset()?;
+            b.size()?;
+            b.data()?;
         }
         let buffer_index = |at: Location, b: u64| {
             if (b as usize) < buffers && b <= usize::MAX as u64 {
@@ -329,7 +349,9 @@ impl<'a> OperatorCode<'a> {
     }
 
     pub fn deprecated_builtin_code(&self) -> R<i8> {
-        self.t.i8(0, 0, "OperatorCode.deprecated_builtin_code").map_err(self.at())
+        self.t
+            .i8(0, 0, "OperatorCode.deprecated_builtin_code")
+            .map_err(self.at())
     }
 
     pub fn custom_code(&self) -> R<Option<&'a str>> {
@@ -341,7 +363,9 @@ impl<'a> OperatorCode<'a> {
     }
 
     pub fn builtin_code_field(&self) -> R<i32> {
-        self.t.i32(3, 0, "OperatorCode.builtin_code").map_err(self.at())
+        self.t
+            .i32(3, 0, "OperatorCode.builtin_code")
+            .map_err(self.at())
     }
 
     /// The operator: the larger of `builtin_code` and
@@ -361,7 +385,10 @@ impl<'a> OperatorCode<'a> {
                 Some(name) => Ok(OpKind::Custom(name)),
                 None => Err(ReadError::Malformed {
                     at: Location::OperatorCode(self.index),
-                    fault: Fault::new("OperatorCode.custom_code", FaultKind::UnknownEnum { value: -1 }),
+                    fault: Fault::new(
+                        "OperatorCode.custom_code",
+                        FaultKind::UnknownEnum { value: -1 },
+                    ),
                 }),
             }
         } else {
@@ -371,6 +398,7 @@ impl<'a> OperatorCode<'a> {
 
     fn verify(&self) -> R<()> {
         self.version()?;
+        self.custom_code()?;
         self.kind()?;
         Ok(())
     }
@@ -418,7 +446,11 @@ impl<'a> Buffer<'a> {
             }
             return Ok(&self.file[offset as usize..end as usize]);
         }
-        Ok(self.t.bytes_vector(0, "Buffer.data").map_err(self.at())?.unwrap_or(&[]))
+        Ok(self
+            .t
+            .bytes_vector(0, "Buffer.data")
+            .map_err(self.at())?
+            .unwrap_or(&[]))
     }
 }
 
@@ -443,7 +475,11 @@ impl<'a> Subgraph<'a> {
     }
 
     pub fn tensors_len(&self) -> R<usize> {
-        Ok(self.t.tables(0, "SubGraph.tensors").map_err(self.at())?.len())
+        Ok(self
+            .t
+            .tables(0, "SubGraph.tensors")
+            .map_err(self.at())?
+            .len())
     }
 
     pub fn tensor(&self, i: usize) -> R<Tensor<'a>> {
@@ -472,7 +508,11 @@ impl<'a> Subgraph<'a> {
     }
 
     pub fn operators_len(&self) -> R<usize> {
-        Ok(self.t.tables(3, "SubGraph.operators").map_err(self.at())?.len())
+        Ok(self
+            .t
+            .tables(3, "SubGraph.operators")
+            .map_err(self.at())?
+            .len())
     }
 
     pub fn operator(&self, i: usize) -> R<Operator<'a>> {
@@ -547,8 +587,12 @@ impl<'a> Tensor<'a> {
             min: q.scalars(0, "QuantizationParameters.min").map_err(&at)?,
             max: q.scalars(1, "QuantizationParameters.max").map_err(&at)?,
             scale: q.scalars(2, "QuantizationParameters.scale").map_err(&at)?,
-            zero_point: q.scalars(3, "QuantizationParameters.zero_point").map_err(&at)?,
-            details_type: q.u8(4, 0, "QuantizationParameters.details_type").map_err(&at)?,
+            zero_point: q
+                .scalars(3, "QuantizationParameters.zero_point")
+                .map_err(&at)?,
+            details_type: q
+                .u8(4, 0, "QuantizationParameters.details_type")
+                .map_err(&at)?,
             quantized_dimension: q
                 .i32(6, 0, "QuantizationParameters.quantized_dimension")
                 .map_err(&at)?,
@@ -557,16 +601,24 @@ impl<'a> Tensor<'a> {
     }
 
     pub fn is_variable(&self) -> R<bool> {
-        self.t.bool(5, false, "Tensor.is_variable").map_err(self.at())
+        self.t
+            .bool(5, false, "Tensor.is_variable")
+            .map_err(self.at())
     }
 
     /// Whether the tensor is sparse (the runtime does not run sparse tensors).
     pub fn is_sparse(&self) -> R<bool> {
-        Ok(self.t.table(6, "Tensor.sparsity").map_err(self.at())?.is_some())
+        Ok(self
+            .t
+            .table(6, "Tensor.sparsity")
+            .map_err(self.at())?
+            .is_some())
     }
 
     pub fn shape_signature(&self) -> R<Scalars<'a, i32>> {
-        self.t.scalars(7, "Tensor.shape_signature").map_err(self.at())
+        self.t
+            .scalars(7, "Tensor.shape_signature")
+            .map_err(self.at())
     }
 
     pub fn has_rank(&self) -> R<bool> {
@@ -581,6 +633,7 @@ impl<'a> Tensor<'a> {
         self.is_variable()?;
         self.is_sparse()?;
         self.shape_signature()?;
+        self.has_rank()?;
         Ok(())
     }
 }
@@ -636,13 +689,18 @@ impl<'a> Operator<'a> {
     }
 
     pub fn intermediates(&self) -> R<Scalars<'a, i32>> {
-        self.t.scalars(8, "Operator.intermediates").map_err(self.at())
+        self.t
+            .scalars(8, "Operator.intermediates")
+            .map_err(self.at())
     }
 
     /// The builtin options union, if the operator has one.
     pub fn builtin_options(&self) -> R<Option<BuiltinOptions<'a>>> {
         let at = self.at();
-        let tag = self.t.u8(3, 0, "Operator.builtin_options_type").map_err(&at)?;
+        let tag = self
+            .t
+            .u8(3, 0, "Operator.builtin_options_type")
+            .map_err(&at)?;
         if tag == 0 {
             return Ok(None);
         }
@@ -660,7 +718,9 @@ impl<'a> Operator<'a> {
 
     /// Tag of the second options union (`BuiltinOptions2`, for StableHLO ops).
     pub fn builtin_options_2_type(&self) -> R<u8> {
-        self.t.u8(11, 0, "Operator.builtin_options_2_type").map_err(self.at())
+        self.t
+            .u8(11, 0, "Operator.builtin_options_2_type")
+            .map_err(self.at())
     }
 
     /// The options as `O`, or `O`'s defaults when the operator has none. Options
@@ -681,29 +741,39 @@ impl<'a> Operator<'a> {
 
     pub fn reshape_options(&self) -> R<Option<ReshapeOptions<'a>>> {
         match self.builtin_options()? {
-            Some(o) if o.tag == RESHAPE_TAG => ReshapeOptions::read(&o.table).map(Some).map_err(self.at()),
+            Some(o) if o.tag == RESHAPE_TAG => {
+                ReshapeOptions::read(&o.table).map(Some).map_err(self.at())
+            }
             _ => Ok(None),
         }
     }
 
     pub fn squeeze_options(&self) -> R<Option<SqueezeOptions<'a>>> {
         match self.builtin_options()? {
-            Some(o) if o.tag == SQUEEZE_TAG => SqueezeOptions::read(&o.table).map(Some).map_err(self.at()),
+            Some(o) if o.tag == SQUEEZE_TAG => {
+                SqueezeOptions::read(&o.table).map(Some).map_err(self.at())
+            }
             _ => Ok(None),
         }
     }
 
     /// Custom options (a FlexBuffer for custom ops), if any.
     pub fn custom_options(&self) -> R<Option<&'a [u8]>> {
-        self.t.bytes_vector(5, "Operator.custom_options").map_err(self.at())
+        self.t
+            .bytes_vector(5, "Operator.custom_options")
+            .map_err(self.at())
     }
 
     pub fn custom_options_format(&self) -> R<i8> {
-        self.t.i8(6, 0, "Operator.custom_options_format").map_err(self.at())
+        self.t
+            .i8(6, 0, "Operator.custom_options_format")
+            .map_err(self.at())
     }
 
     pub fn mutating_variable_inputs(&self) -> R<Option<&'a [u8]>> {
-        self.t.bytes_vector(7, "Operator.mutating_variable_inputs").map_err(self.at())
+        self.t
+            .bytes_vector(7, "Operator.mutating_variable_inputs")
+            .map_err(self.at())
     }
 
     fn verify_options(&self) -> R<()> {
@@ -716,7 +786,9 @@ impl<'a> Operator<'a> {
             )));
         }
         if tag2 != 0 {
-            self.t.table(12, "Operator.builtin_options_2").map_err(self.at())?;
+            self.t
+                .table(12, "Operator.builtin_options_2")
+                .map_err(self.at())?;
         }
         self.custom_options()?;
         self.custom_options_format()?;
@@ -743,11 +815,15 @@ impl<'a> Metadata<'a> {
     }
 
     pub fn name(&self) -> R<Option<&'a str>> {
-        self.t.str(0, "Metadata.name").map_err(ReadError::at(self.location()))
+        self.t
+            .str(0, "Metadata.name")
+            .map_err(ReadError::at(self.location()))
     }
 
     pub fn buffer(&self) -> R<u32> {
-        self.t.u32(1, 0, "Metadata.buffer").map_err(ReadError::at(self.location()))
+        self.t
+            .u32(1, 0, "Metadata.buffer")
+            .map_err(ReadError::at(self.location()))
     }
 }
 
@@ -771,11 +847,15 @@ impl<'a> SignatureDef<'a> {
     }
 
     pub fn signature_key(&self) -> R<Option<&'a str>> {
-        self.t.str(2, "SignatureDef.signature_key").map_err(ReadError::at(self.location()))
+        self.t
+            .str(2, "SignatureDef.signature_key")
+            .map_err(ReadError::at(self.location()))
     }
 
     pub fn subgraph_index(&self) -> R<u32> {
-        self.t.u32(4, 0, "SignatureDef.subgraph_index").map_err(ReadError::at(self.location()))
+        self.t
+            .u32(4, 0, "SignatureDef.subgraph_index")
+            .map_err(ReadError::at(self.location()))
     }
 
     fn maps(&self, outputs: bool) -> R<Tables<'a>> {
@@ -784,7 +864,9 @@ impl<'a> SignatureDef<'a> {
         } else {
             (0, "SignatureDef.inputs")
         };
-        self.t.tables(slot, field).map_err(ReadError::at(self.location()))
+        self.t
+            .tables(slot, field)
+            .map_err(ReadError::at(self.location()))
     }
 
     /// Number of named inputs (`outputs == false`) or outputs.
@@ -793,18 +875,28 @@ impl<'a> SignatureDef<'a> {
     }
 
     pub fn tensor_map(&self, outputs: bool, i: usize) -> R<TensorMap<'a>> {
-        let t = self.maps(outputs)?.get(i).map_err(ReadError::at(self.location()))?;
-        Ok(TensorMap { t, at: self.location() })
+        let t = self
+            .maps(outputs)?
+            .get(i)
+            .map_err(ReadError::at(self.location()))?;
+        Ok(TensorMap {
+            t,
+            at: self.location(),
+        })
     }
 }
 
 impl<'a> TensorMap<'a> {
     pub fn name(&self) -> R<Option<&'a str>> {
-        self.t.str(0, "TensorMap.name").map_err(ReadError::at(self.at))
+        self.t
+            .str(0, "TensorMap.name")
+            .map_err(ReadError::at(self.at))
     }
 
     pub fn tensor_index(&self) -> R<u32> {
-        self.t.u32(1, 0, "TensorMap.tensor_index").map_err(ReadError::at(self.at))
+        self.t
+            .u32(1, 0, "TensorMap.tensor_index")
+            .map_err(ReadError::at(self.at))
     }
 }
 
@@ -838,7 +930,10 @@ impl<'a> OfflinePlan<'a> {
             return Err(bad(12));
         };
         let count = usize::try_from(count).map_err(|_| bad(usize::MAX))?;
-        let bytes = count.checked_mul(4).and_then(|n| n.checked_add(12)).ok_or(bad(usize::MAX))?;
+        let bytes = count
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(12))
+            .ok_or(bad(usize::MAX))?;
         let offsets = data.get(12..bytes).ok_or(bad(bytes))?;
         Ok(OfflinePlan {
             version,

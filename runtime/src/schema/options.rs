@@ -92,7 +92,13 @@ macro_rules! enum_field {
         }
     )*};
 }
-enum_field!(Padding, Activation, FullyConnectedWeightsFormat, MirrorPadMode, TensorType);
+enum_field!(
+    Padding,
+    Activation,
+    FullyConnectedWeightsFormat,
+    MirrorPadMode,
+    TensorType
+);
 
 /// Options structs made only of scalar fields.
 pub trait ScalarOptions: Sized + Default {
