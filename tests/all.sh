@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of the project, installing what it needs first.
+# This is the README's test command and what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# The microcontroller targets the runtime must build for.
+TARGETS=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf)
+
+step "installing Rust targets and components"
+rustup component add rustfmt clippy >/dev/null
+installed=$(rustup target list --installed)
+for t in "${TARGETS[@]}"; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "runtime builds for microcontrollers with no allocator"
+for t in "${TARGETS[@]}"; do
+    cargo build -p tflm-runtime --release --locked --target "$t"
+done
+
+step "cargo test"
+cargo test --workspace --locked

@@ -1,0 +1,62 @@
+//! Helpers for the end-to-end tests: run the built `tflm` binary, find test data.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub trait OutputText {
+    fn stdout_text(&self) -> String;
+    fn stderr_text(&self) -> String;
+}
+
+impl OutputText for Output {
+    fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Runs `tflm` with `args` and returns what it did.
+pub fn tflm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tflm"))
+        .args(args)
+        .output()
+        .expect("run the tflm binary")
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn fixtures() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+/// Models of `../shared/models` (or `$TFLM_SHARED_MODELS`) when present.
+pub fn shared_models() -> Vec<PathBuf> {
+    let dir = std::env::var_os("TFLM_SHARED_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/models"));
+    let mut out = Vec::new();
+    collect(&dir, &mut out);
+    out.sort();
+    out
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else if p.extension().is_some_and(|x| x == "tflite") {
+            out.push(p);
+        }
+    }
+}
