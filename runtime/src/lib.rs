@@ -4,9 +4,26 @@
 //! flash), and everything the runtime needs lives in one arena the caller
 //! provides.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+#[cfg(test)]
+extern crate std;
+
+pub mod arena;
+pub mod interpreter;
+pub mod kernel;
+pub mod kernels;
 pub mod ops;
+pub mod planner;
+pub mod quant;
+pub mod resolver;
 pub mod schema;
+pub mod tensor;
+#[cfg(test)]
+pub(crate) mod testing;
 
+pub use interpreter::{ArenaUsage, Error, Interpreter, IoInfo, NoProfiler, Profiler};
+pub use kernel::{Kernel, KernelError};
+pub use resolver::{AllOpsResolver, MutableOpResolver, OpResolver};
 pub use schema::{Model, ReadError};
+pub use tensor::{Shape, TensorView, TensorViewMut};

@@ -287,7 +287,8 @@ pub struct Scalars<'a, T> {
 }
 
 impl<'a, T: Scalar> Scalars<'a, T> {
-    fn new(bytes: &'a [u8]) -> Self {
+    /// Little-endian elements in `bytes` (a trailing partial element is ignored).
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Scalars {
             bytes,
             _t: core::marker::PhantomData,

@@ -1,0 +1,247 @@
+//! The arena: one caller-provided byte slice holding everything at run time.
+//!
+//! ```text
+//! 0 ............ head ............ tail_start ........................ end
+//! | planned activations + scratch |   free   | persistent: tensor and   |
+//! | (reused by lifetime)          |          | op tables, per-op data,  |
+//! |                               |          | variable tensors         |
+//! ```
+//!
+//! Offsets are from a 16-byte-aligned base inside the caller's slice, and
+//! every record stored here is plain data (`Pod`), so the layout is the same
+//! on a 64-bit host and a 32-bit microcontroller.
+//!
+//! While an operator runs, the arena is cut into disjoint pieces: the
+//! tensors it writes (outputs, variable inputs, scratch) become `&mut`
+//! slices and everything in between stays shared, so a kernel can read its
+//! inputs and write its outputs at once without `unsafe`.
+
+use crate::schema::TensorType;
+use crate::tensor::Shape;
+use bytemuck::{Pod, Zeroable};
+
+/// Alignment of everything placed in the arena.
+pub const ALIGN: usize = 16;
+
+pub(crate) fn align_up(n: usize) -> Option<usize> {
+    n.checked_add(ALIGN - 1).map(|v| v & !(ALIGN - 1))
+}
+
+/// Where a tensor's data is, as stored in the arena's tensor table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct TensorRecord {
+    /// Type (low byte), `IN_MODEL` flag, rank (third byte).
+    packed: u32,
+    /// Offset of the data: in the model for constants, in the arena otherwise.
+    pub data_offset: u32,
+    pub bytes: u32,
+    /// Offset of the shape's `int32` dims in the model.
+    pub dims_offset: u32,
+}
+
+const IN_MODEL: u32 = 1 << 8;
+
+impl TensorRecord {
+    pub fn new(
+        ty: TensorType,
+        in_model: bool,
+        rank: usize,
+        data_offset: u32,
+        bytes: u32,
+        dims_offset: u32,
+    ) -> Self {
+        let packed = (ty as u8 as u32)
+            | if in_model { IN_MODEL } else { 0 }
+            | ((rank.min(255) as u32) << 16);
+        TensorRecord {
+            packed,
+            data_offset,
+            bytes,
+            dims_offset,
+        }
+    }
+
+    pub fn tensor_type(&self) -> TensorType {
+        TensorType::from_i8((self.packed & 0xff) as u8 as i8).unwrap_or(TensorType::Float32)
+    }
+
+    pub fn in_model(&self) -> bool {
+        self.packed & IN_MODEL != 0
+    }
+
+    pub fn rank(&self) -> usize {
+        (self.packed >> 16) as usize & 0xff
+    }
+
+    pub fn shape<'m>(&self, model: &'m [u8]) -> Shape<'m> {
+        let start = self.dims_offset as usize;
+        Shape::new(model.get(start..start + 4 * self.rank()).unwrap_or(&[]))
+    }
+
+    /// The arena bytes of a tensor that lives in the arena.
+    pub fn arena_range(&self) -> Option<(usize, usize)> {
+        (!self.in_model()).then_some((self.data_offset as usize, self.bytes as usize))
+    }
+
+    /// The tensor's bytes: from the model, or from the shared pieces of the arena.
+    pub fn data<'a>(&self, model: &'a [u8], gaps: &Gaps<'a>) -> Option<&'a [u8]> {
+        let (start, len) = (self.data_offset as usize, self.bytes as usize);
+        if self.in_model() {
+            model.get(start..start.checked_add(len)?)
+        } else {
+            gaps.get(start, len)
+        }
+    }
+}
+
+/// Most writable pieces one operator can have (outputs, variable inputs, scratch).
+pub const MAX_WRITABLE: usize = 16;
+
+/// The shared pieces of a cut arena.
+#[derive(Clone, Copy)]
+pub struct Gaps<'a> {
+    pieces: [(usize, &'a [u8]); MAX_WRITABLE + 1],
+    count: usize,
+}
+
+impl<'a> Gaps<'a> {
+    /// `len` bytes at arena offset `start`, if they lie in one shared piece.
+    pub fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
+        for &(at, piece) in &self.pieces[..self.count] {
+            if start >= at {
+                let rel = start - at;
+                if let Some(s) = piece.get(rel..rel.checked_add(len)?) {
+                    return Some(s);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The writable pieces of a cut arena, each handed out once.
+pub struct Muts<'a> {
+    pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE],
+    count: usize,
+}
+
+impl<'a> Muts<'a> {
+    /// The writable piece that starts at `start` with length `len`.
+    pub fn take(&mut self, start: usize, len: usize) -> Option<&'a mut [u8]> {
+        let slot = self.pieces[..self.count]
+            .iter_mut()
+            .find(|(at, p)| *at == start && p.as_ref().is_some_and(|p| p.len() == len))?;
+        slot.1.take()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutError {
+    TooMany,
+    Overlap,
+    OutOfArena,
+}
+
+/// Cuts `arena` so that each range in `writable` (start, len) becomes its own
+/// `&mut` piece. Ranges may be given in any order; empty ranges and repeats
+/// of the same range are skipped; overlapping ranges are an error.
+pub fn cut<'a>(
+    arena: &'a mut [u8],
+    writable: &[(usize, usize)],
+) -> Result<(Gaps<'a>, Muts<'a>), CutError> {
+    let mut ranges = [(0usize, 0usize); MAX_WRITABLE];
+    let mut n = 0;
+    for &(start, len) in writable {
+        if len == 0 || ranges[..n].contains(&(start, len)) {
+            continue;
+        }
+        if n == MAX_WRITABLE {
+            return Err(CutError::TooMany);
+        }
+        // Insertion sort: there are only a handful.
+        let mut i = n;
+        while i > 0 && ranges[i - 1].0 > start {
+            ranges[i] = ranges[i - 1];
+            i -= 1;
+        }
+        ranges[i] = (start, len);
+        n += 1;
+    }
+    let mut gaps = Gaps {
+        pieces: [(0, &[][..]); MAX_WRITABLE + 1],
+        count: 0,
+    };
+    let mut muts = Muts {
+        pieces: [const { (0, None) }; MAX_WRITABLE],
+        count: 0,
+    };
+    let mut rest = arena;
+    let mut pos = 0;
+    for &(start, len) in &ranges[..n] {
+        if start < pos {
+            return Err(CutError::Overlap);
+        }
+        let end = start.checked_add(len).ok_or(CutError::OutOfArena)?;
+        if end - pos > rest.len() {
+            return Err(CutError::OutOfArena);
+        }
+        let (gap, tail) = rest.split_at_mut(start - pos);
+        let (piece, tail) = tail.split_at_mut(len);
+        gaps.pieces[gaps.count] = (pos, gap);
+        gaps.count += 1;
+        muts.pieces[muts.count] = (start, Some(piece));
+        muts.count += 1;
+        rest = tail;
+        pos = end;
+    }
+    gaps.pieces[gaps.count] = (pos, rest);
+    gaps.count += 1;
+    Ok((gaps, muts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_gives_disjoint_writable_and_shared_pieces() {
+        let mut arena: [u8; 64] = core::array::from_fn(|i| i as u8);
+        let (gaps, mut muts) = cut(&mut arena, &[(32, 8), (0, 16), (32, 8), (48, 0)]).unwrap();
+        let out = muts.take(32, 8).unwrap();
+        let first = muts.take(0, 16).unwrap();
+        assert!(muts.take(0, 16).is_none(), "each piece once");
+        let input = gaps.get(16, 16).unwrap();
+        out[0] = input[0];
+        first[0] = gaps.get(40, 4).unwrap()[0];
+        assert_eq!((out[0], first[0]), (16, 40));
+        assert!(gaps.get(30, 4).is_none(), "straddles a writable piece");
+        assert!(gaps.get(60, 8).is_none(), "past the end");
+    }
+
+    #[test]
+    fn cut_rejects_overlap_and_ranges_outside() {
+        let mut arena = [0u8; 32];
+        assert_eq!(
+            cut(&mut arena, &[(0, 16), (8, 16)]).err(),
+            Some(CutError::Overlap)
+        );
+        assert_eq!(
+            cut(&mut arena, &[(24, 16)]).err(),
+            Some(CutError::OutOfArena)
+        );
+        let many: [(usize, usize); 17] = core::array::from_fn(|i| (i, 1));
+        assert_eq!(cut(&mut arena, &many).err(), Some(CutError::TooMany));
+    }
+
+    #[test]
+    fn record_round_trips() {
+        let r = TensorRecord::new(TensorType::Int8, true, 4, 100, 36, 8);
+        assert_eq!(r.tensor_type(), TensorType::Int8);
+        assert!(r.in_model());
+        assert_eq!(r.rank(), 4);
+        assert_eq!(r.arena_range(), None);
+        let r = TensorRecord::new(TensorType::Float32, false, 2, 64, 16, 0);
+        assert_eq!(r.arena_range(), Some((64, 16)));
+    }
+}

@@ -1,0 +1,1364 @@
+//! The interpreter: plans a model's tensors into one arena and runs its
+//! operators, with the same shape of API as TFLM's `MicroInterpreter`.
+//!
+//! ```ignore
+//! let model = Model::from_bytes(MODEL)?;
+//! let mut resolver = MutableOpResolver::<3>::new();
+//! resolver.register(op::FULLY_CONNECTED, kernels::fully_connected::KERNEL)?;
+//! let mut interpreter = Interpreter::new(&model, &resolver, &mut ARENA);
+//! interpreter.allocate_tensors()?;
+//! interpreter.input_mut(0)?.as_i8_mut()?[0] = x;
+//! interpreter.invoke()?;
+//! let y = interpreter.output(0)?.as_i8()?[0];
+//! ```
+
+use crate::arena::{align_up, cut, CutError, TensorRecord, ALIGN};
+use crate::kernel::{
+    EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
+    ScratchBuffers, TensorInfo, MAX_SCRATCH,
+};
+use crate::planner::{self, PlanBuffer, PlanError};
+use crate::resolver::OpResolver;
+use crate::schema::{BuiltinOperator, Model, OpKind, ReadError, Scalars, Subgraph, TensorType};
+use crate::tensor::{Shape, TensorView, TensorViewMut};
+use bytemuck::{Pod, Zeroable};
+use core::fmt;
+
+/// An operator's name, kept inline so errors need no heap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OpName {
+    Builtin(BuiltinOperator),
+    Custom { bytes: [u8; 32], len: u8 },
+}
+
+impl OpName {
+    fn of(kind: OpKind<'_>) -> Self {
+        match kind {
+            OpKind::Builtin(b) => OpName::Builtin(b),
+            OpKind::Custom(name) => {
+                let mut bytes = [0u8; 32];
+                // Cut at a character boundary so the name stays valid UTF-8.
+                let mut len = name.len().min(32);
+                while !name.is_char_boundary(len) {
+                    len -= 1;
+                }
+                bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+                OpName::Custom {
+                    bytes,
+                    len: len as u8,
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for OpName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpName::Builtin(b) => write!(f, "{b}"),
+            OpName::Custom { bytes, len } => {
+                f.write_str(core::str::from_utf8(&bytes[..*len as usize]).unwrap_or("?"))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for OpName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What is wrong with a tensor for this runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorProblem {
+    /// A dimension is negative (a dynamic shape; the runtime plans static shapes).
+    DynamicShape,
+    /// Its byte size does not fit in 32 bits.
+    TooLarge,
+    /// The runtime cannot store this type (strings, resources, packed 4-bit).
+    UnsupportedType(TensorType),
+    /// A constant's buffer does not hold what its shape and type need.
+    BufferSize { has: usize, needs: usize },
+    /// An operator writes to a constant tensor.
+    WrittenConstant,
+}
+
+impl fmt::Display for TensorProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TensorProblem::DynamicShape => {
+                f.write_str("has a dynamic (negative) dimension; only static shapes are supported")
+            }
+            TensorProblem::TooLarge => f.write_str("is larger than 4 GiB"),
+            TensorProblem::UnsupportedType(t) => {
+                write!(f, "has type {t}, which this runtime cannot store")
+            }
+            TensorProblem::BufferSize { has, needs } => {
+                write!(
+                    f,
+                    "buffer holds {has} bytes but its shape and type need {needs}"
+                )
+            }
+            TensorProblem::WrittenConstant => {
+                f.write_str("is a constant but an operator writes to it")
+            }
+        }
+    }
+}
+
+/// Why the interpreter could not allocate or run a model.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Model(#[from] ReadError),
+    #[error("the model has no subgraph")]
+    NoSubgraph,
+    /// `needed` is exact when `exact`, else a lower bound (the arena ran out
+    /// before the plan could be made).
+    #[error("arena too small: {}{needed} bytes needed, {available} available", if *exact { "" } else { "at least " })]
+    ArenaTooSmall {
+        needed: usize,
+        available: usize,
+        exact: bool,
+    },
+    #[error("operator {index} ({op}): no kernel registered for it; add one to the op resolver")]
+    UnsupportedOp { index: usize, op: OpName },
+    #[error("operator {index} ({op}): {error}")]
+    Prepare {
+        index: usize,
+        op: OpName,
+        error: KernelError,
+    },
+    #[error("operator {index} ({op}) failed: {error}")]
+    Eval {
+        index: usize,
+        op: OpName,
+        error: KernelError,
+    },
+    #[error("tensor {index} {problem}")]
+    Tensor {
+        index: usize,
+        problem: TensorProblem,
+    },
+    #[error("operator {index} has too many outputs, variable inputs and scratch buffers at once")]
+    TooManyWritable { index: usize },
+    #[error("memory plan: {0}")]
+    Plan(#[from] PlanError),
+    #[error("allocate_tensors() must succeed before tensors are used or the model is invoked")]
+    NotAllocated,
+    #[error("{kind} {index} does not exist (the model has {count})")]
+    NoSuchTensor {
+        kind: &'static str,
+        index: usize,
+        count: usize,
+    },
+    #[error("{kind} {index}: {error}")]
+    Access {
+        kind: &'static str,
+        index: usize,
+        error: KernelError,
+    },
+}
+
+/// Per-operator hooks around `eval`, e.g. to time each operator.
+pub trait Profiler {
+    fn begin(&mut self, op_index: usize, op: OpKind<'_>);
+    fn end(&mut self, op_index: usize);
+}
+
+/// A profiler that does nothing (and costs nothing).
+pub struct NoProfiler;
+
+impl Profiler for NoProfiler {
+    #[inline(always)]
+    fn begin(&mut self, _: usize, _: OpKind<'_>) {}
+    #[inline(always)]
+    fn end(&mut self, _: usize) {}
+}
+
+/// One operator as the interpreter keeps it in the arena.
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+#[repr(C)]
+struct NodeRecord {
+    kernel: u32,
+    /// 1: skip `eval` (the output is a view of the input).
+    skip: u32,
+    op_data_offset: u32,
+    op_data_len: u32,
+    /// The operator's input and output index lists, as offsets in the model.
+    inputs_offset: u32,
+    inputs_len: u32,
+    outputs_offset: u32,
+    outputs_len: u32,
+    scratch_offset: [u32; MAX_SCRATCH],
+    scratch_len: [u32; MAX_SCRATCH],
+    /// Bit i set: the kernel writes input i (a variable tensor).
+    writes_inputs: u32,
+    _pad: u32,
+}
+
+const TENSOR_RECORD: usize = core::mem::size_of::<TensorRecord>();
+const NODE_RECORD: usize = core::mem::size_of::<NodeRecord>();
+
+/// Where things are in the arena once allocated.
+#[derive(Clone, Copy, Debug, Default)]
+struct Layout {
+    /// Offset of the 16-aligned base in the caller's slice.
+    base: usize,
+    /// Usable bytes from `base`.
+    len: usize,
+    head: usize,
+    /// Planner working memory, used only during `allocate_tensors`.
+    work: usize,
+    tail_start: usize,
+    tensors_at: usize,
+    tensors: usize,
+    nodes_at: usize,
+    nodes: usize,
+    scratch: usize,
+    lower_bound: usize,
+}
+
+/// Sizes of the parts of the arena, for `tflm size --arena`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArenaUsage {
+    /// Everything, from the 16-aligned start of the arena.
+    pub total: usize,
+    /// Planned activations and scratch (the head).
+    pub activations: usize,
+    /// Extra bytes needed only while planning (the planner's working memory
+    /// beyond the activations), included in `total`.
+    pub planning: usize,
+    /// Of `activations`, the largest scratch use at one time.
+    pub scratch: usize,
+    /// Tensor and operator tables, per-op data, variable tensors (the tail).
+    pub persistent: usize,
+    /// Largest sum of live activation and scratch bytes at one operator.
+    pub lower_bound: usize,
+}
+
+/// Where the plan put one tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlannedTensor {
+    pub tensor: usize,
+    /// Arena offset; for constants, the offset of the data in the model.
+    pub offset: usize,
+    pub bytes: usize,
+    pub kind: PlannedKind,
+    /// First and last operator that use it (activations only).
+    pub first_op: usize,
+    pub last_op: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlannedKind {
+    Activation,
+    /// Shares the bytes of another tensor (RESHAPE and other views).
+    Alias,
+    Constant,
+    Variable,
+    Unused,
+}
+
+/// Tail allocator: reserves downwards from the end, and when the arena runs
+/// out keeps counting so the error can say how much is needed.
+struct Tail<'a> {
+    arena: &'a mut [u8],
+    top: usize,
+    shortfall: usize,
+}
+
+impl Tail<'_> {
+    fn used(&self) -> usize {
+        self.arena.len() - self.top + self.shortfall
+    }
+}
+
+impl Persistent for Tail<'_> {
+    fn reserve(&mut self, len: usize) -> Option<usize> {
+        let len = align_up(len)?;
+        match self.top.checked_sub(len) {
+            Some(top) if self.shortfall == 0 => {
+                self.top = top;
+                Some(top)
+            }
+            _ => {
+                self.shortfall = self.shortfall.saturating_add(len);
+                None
+            }
+        }
+    }
+
+    fn bytes_mut(&mut self, offset: usize, len: usize) -> Option<&mut [u8]> {
+        self.arena.get_mut(offset..offset.checked_add(len)?)
+    }
+}
+
+fn offset_in(model: &[u8], part: &[u8]) -> u32 {
+    // Both slices come from the same model buffer.
+    (part.as_ptr() as usize).wrapping_sub(model.as_ptr() as usize) as u32
+}
+
+/// Runs one model in one arena.
+pub struct Interpreter<'m, 'a, R: OpResolver> {
+    model: Model<'m>,
+    resolver: &'a R,
+    arena: &'a mut [u8],
+    layout: Option<Layout>,
+}
+
+impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
+    pub fn new(model: &Model<'m>, resolver: &'a R, arena: &'a mut [u8]) -> Self {
+        Interpreter {
+            model: *model,
+            resolver,
+            arena,
+            layout: None,
+        }
+    }
+
+    fn subgraph(&self) -> Result<Subgraph<'m>, Error> {
+        if self.model.subgraphs_len()? == 0 {
+            return Err(Error::NoSubgraph);
+        }
+        Ok(self.model.subgraph(0)?)
+    }
+
+    /// What `prepare` may know of tensor `k`.
+    fn tensor_info(
+        model: &Model<'m>,
+        sg: &Subgraph<'m>,
+        k: usize,
+    ) -> Result<TensorInfo<'m>, KernelError> {
+        let t = sg.tensor(k)?;
+        let data = model.buffer(t.buffer()? as usize)?.data()?;
+        let is_variable = t.is_variable()?;
+        Ok(TensorInfo {
+            index: k,
+            ty: t.tensor_type()?,
+            shape: Shape::new(t.shape()?.as_bytes()),
+            quantization: t.quantization()?,
+            constant: (!data.is_empty() && !is_variable).then_some(data),
+            is_variable,
+        })
+    }
+
+    /// Plans every tensor into the arena and prepares every operator.
+    pub fn allocate_tensors(&mut self) -> Result<(), Error> {
+        self.layout = None;
+        let model = self.model;
+        let sg = self.subgraph()?;
+        let base = self
+            .arena
+            .as_ptr()
+            .align_offset(ALIGN)
+            .min(self.arena.len());
+        let available = self.arena.len();
+        // Use a multiple of 16 bytes, so the tail (allocated from the end) is aligned too.
+        let len = (self.arena.len() - base) & !(ALIGN - 1);
+        let arena = &mut self.arena[base..base + len];
+        let n_tensors = sg.tensors_len()?;
+        let n_ops = sg.operators_len()?;
+        let mut tail = Tail {
+            arena,
+            top: len,
+            shortfall: 0,
+        };
+        let tensors_at = tail.reserve(n_tensors * TENSOR_RECORD);
+        let nodes_at = tail.reserve(n_ops * NODE_RECORD);
+
+        // Tensor records: constants point into the model, variables get
+        // persistent memory now, activations are placed by the plan later.
+        let model_bytes = model.bytes();
+        let mut has_variables = false;
+        for k in 0..n_tensors {
+            let t = sg.tensor(k)?;
+            let ty = t.tensor_type()?;
+            let shape = t.shape()?;
+            let bad = |problem| Error::Tensor { index: k, problem };
+            let mut elements: usize = 1;
+            for d in shape.iter() {
+                let d = usize::try_from(d).map_err(|_| bad(TensorProblem::DynamicShape))?;
+                elements = elements
+                    .checked_mul(d)
+                    .ok_or(bad(TensorProblem::TooLarge))?;
+            }
+            let data = model.buffer(t.buffer()? as usize)?.data()?;
+            let is_variable = t.is_variable()?;
+            let constant = !data.is_empty() && !is_variable;
+            let bytes = match ty.size_bytes() {
+                Some(size) => elements
+                    .checked_mul(size)
+                    .ok_or(bad(TensorProblem::TooLarge))?,
+                None if constant => data.len(), // e.g. packed INT4 weights, read by their kernel
+                None if elements == 0 => 0,
+                None => return Err(bad(TensorProblem::UnsupportedType(ty))),
+            };
+            let bytes32 = u32::try_from(bytes).map_err(|_| bad(TensorProblem::TooLarge))?;
+            if constant && ty.size_bytes().is_some() && data.len() != bytes {
+                return Err(bad(TensorProblem::BufferSize {
+                    has: data.len(),
+                    needs: bytes,
+                }));
+            }
+            let dims_offset = offset_in(model_bytes, shape.as_bytes());
+            let rank = shape.len();
+            let record = if constant {
+                let align = ty.size_bytes().unwrap_or(1);
+                if (data.as_ptr() as usize) % align == 0 {
+                    TensorRecord::new(
+                        ty,
+                        true,
+                        rank,
+                        offset_in(model_bytes, data),
+                        bytes32,
+                        dims_offset,
+                    )
+                } else {
+                    // The model sits at an address that misaligns this
+                    // constant for its type: keep an aligned copy.
+                    let at = tail.reserve(bytes);
+                    if let Some(dest) = at.and_then(|at| tail.bytes_mut(at, bytes)) {
+                        dest.copy_from_slice(data);
+                    }
+                    TensorRecord::new(
+                        ty,
+                        false,
+                        rank,
+                        at.unwrap_or(0) as u32,
+                        bytes32,
+                        dims_offset,
+                    )
+                }
+            } else if is_variable {
+                has_variables = true;
+                let at = tail.reserve(bytes);
+                TensorRecord::new(
+                    ty,
+                    false,
+                    rank,
+                    at.unwrap_or(0) as u32,
+                    bytes32,
+                    dims_offset,
+                )
+            } else {
+                TensorRecord::new(ty, false, rank, 0, bytes32, dims_offset)
+            };
+            if let Some(at) = tensors_at {
+                write_pod(&mut tail, at + k * TENSOR_RECORD, &record);
+            }
+        }
+
+        // Prepare every operator.
+        for i in 0..n_ops {
+            let op = sg.operator(i)?;
+            let kind = model.opcode_of(&op)?.kind()?;
+            let name = OpName::of(kind);
+            let index = self
+                .resolver
+                .find(kind)
+                .ok_or(Error::UnsupportedOp { index: i, op: name })?;
+            let kernel = *self
+                .resolver
+                .kernel(index)
+                .ok_or(Error::UnsupportedOp { index: i, op: name })?;
+            let inputs = op.inputs()?;
+            let outputs = op.outputs()?;
+            for t in outputs.iter() {
+                if Self::tensor_info(&model, &sg, t as usize)
+                    .is_ok_and(|info| info.constant.is_some())
+                {
+                    return Err(Error::Tensor {
+                        index: t as usize,
+                        problem: TensorProblem::WrittenConstant,
+                    });
+                }
+            }
+            let mut prepared = PreparedOp::default();
+            let lookup = |k: usize| Self::tensor_info(&model, &sg, k);
+            let mut ctx = PrepareContext {
+                model,
+                op,
+                inputs,
+                outputs,
+                tensor: &lookup,
+                persistent: &mut tail,
+                prepared: &mut prepared,
+            };
+            (kernel.prepare)(&mut ctx).map_err(|error| Error::Prepare {
+                index: i,
+                op: name,
+                error,
+            })?;
+            let skip = kernel.output_aliases_input
+                && inputs.get(0).is_some_and(|t| t >= 0)
+                && !outputs.is_empty();
+            let (op_data_offset, op_data_len) = prepared.op_data.unwrap_or((0, 0));
+            let mut node = NodeRecord {
+                kernel: index as u32,
+                skip: skip as u32,
+                op_data_offset: op_data_offset as u32,
+                op_data_len: op_data_len as u32,
+                inputs_offset: offset_in(model_bytes, inputs.as_bytes()),
+                inputs_len: inputs.len() as u32,
+                outputs_offset: offset_in(model_bytes, outputs.as_bytes()),
+                outputs_len: outputs.len() as u32,
+                ..NodeRecord::default()
+            };
+            node.scratch_len[..prepared.scratch_count]
+                .copy_from_slice(&prepared.scratch_bytes[..prepared.scratch_count]);
+            node.writes_inputs = prepared.writes_inputs;
+            if let Some(at) = nodes_at {
+                write_pod(&mut tail, at + i * NODE_RECORD, &node);
+            }
+        }
+
+        let tail_used = tail.used();
+        let tail_start = tail.top;
+        if tail.shortfall > 0 || tensors_at.is_none() || nodes_at.is_none() {
+            return Err(Error::ArenaTooSmall {
+                needed: base + tail_used,
+                available,
+                exact: false,
+            });
+        }
+        let (Some(tensors_at), Some(nodes_at)) = (tensors_at, nodes_at) else {
+            return Err(Error::NotAllocated);
+        };
+
+        // Plan activations and scratch in the head, using the free space as
+        // the planner's working memory.
+        let (head, persistent) = self.arena[base..].split_at_mut(tail_start);
+        let plan = plan_head(
+            &model, &sg, head, persistent, tensors_at, nodes_at, n_tensors, n_ops,
+        );
+        let plan = match plan {
+            Ok(p) => p,
+            Err(PlanFailure::NoRoom { work }) => {
+                // Exact when the count of planned buffers was known.
+                return Err(Error::ArenaTooSmall {
+                    needed: base + align_up(work).unwrap_or(work) + tail_used,
+                    available,
+                    exact: false,
+                });
+            }
+            Err(PlanFailure::Error(e)) => return Err(e),
+        };
+        if plan.head > tail_start {
+            return Err(Error::ArenaTooSmall {
+                needed: base + plan.head.max(plan.work) + tail_used,
+                available,
+                exact: true,
+            });
+        }
+        self.layout = Some(Layout {
+            base,
+            len,
+            head: plan.head,
+            work: plan.work,
+            tail_start,
+            tensors_at,
+            tensors: n_tensors,
+            nodes_at,
+            nodes: n_ops,
+            scratch: plan.scratch,
+            lower_bound: plan.lower_bound,
+        });
+        if has_variables {
+            self.reset()?;
+        }
+        Ok(())
+    }
+
+    fn layout(&self) -> Result<Layout, Error> {
+        self.layout.ok_or(Error::NotAllocated)
+    }
+
+    fn records(&self) -> Result<&[TensorRecord], Error> {
+        let l = self.layout()?;
+        let bytes =
+            &self.arena[l.base + l.tensors_at..l.base + l.tensors_at + l.tensors * TENSOR_RECORD];
+        bytemuck::try_cast_slice(bytes).map_err(|_| Error::NotAllocated)
+    }
+
+    fn node(&self, i: usize) -> Result<NodeRecord, Error> {
+        let l = self.layout()?;
+        let at = l.base + l.nodes_at + i * NODE_RECORD;
+        Ok(bytemuck::pod_read_unaligned(
+            &self.arena[at..at + NODE_RECORD],
+        ))
+    }
+
+    /// Bytes of the arena this model needs: alignment of the caller's
+    /// slice, the head (activations and scratch, or the planner's working
+    /// memory if that was larger) and the persistent tail. An arena of
+    /// exactly this size works.
+    pub fn arena_used_bytes(&self) -> usize {
+        match self.layout {
+            Some(l) => l.base + l.head.max(l.work) + (l.len - l.tail_start),
+            None => 0,
+        }
+    }
+
+    /// The parts of the arena; `total` counts from the aligned start.
+    pub fn arena_usage(&self) -> Result<ArenaUsage, Error> {
+        let l = self.layout()?;
+        Ok(ArenaUsage {
+            total: l.head.max(l.work) + (l.len - l.tail_start),
+            activations: l.head,
+            planning: l.work.saturating_sub(l.head),
+            scratch: l.scratch,
+            persistent: l.len - l.tail_start,
+            lower_bound: l.lower_bound,
+        })
+    }
+
+    /// Where the plan put tensor `k`.
+    pub fn planned_tensor(&self, k: usize) -> Result<PlannedTensor, Error> {
+        let records = self.records()?;
+        let rec = records.get(k).ok_or(Error::NoSuchTensor {
+            kind: "tensor",
+            index: k,
+            count: records.len(),
+        })?;
+        let sg = self.subgraph()?;
+        let t = sg.tensor(k)?;
+        let data = self.model.buffer(t.buffer()? as usize)?.data()?;
+        let (first, last) = lifetime(&sg, k)?;
+        let kind = if t.is_variable()? {
+            PlannedKind::Variable
+        } else if !data.is_empty() {
+            PlannedKind::Constant
+        } else if first > last {
+            PlannedKind::Unused
+        } else if alias_root(&self.model, &sg, self.resolver, k)? != k {
+            PlannedKind::Alias
+        } else {
+            PlannedKind::Activation
+        };
+        Ok(PlannedTensor {
+            tensor: k,
+            offset: rec.data_offset as usize,
+            bytes: rec.bytes as usize,
+            kind,
+            first_op: first.min(last),
+            last_op: last,
+        })
+    }
+
+    pub fn inputs_len(&self) -> usize {
+        self.subgraph()
+            .and_then(|s| Ok(s.inputs()?.len()))
+            .unwrap_or(0)
+    }
+
+    pub fn outputs_len(&self) -> usize {
+        self.subgraph()
+            .and_then(|s| Ok(s.outputs()?.len()))
+            .unwrap_or(0)
+    }
+
+    fn io_tensor(&self, outputs: bool, i: usize) -> Result<usize, Error> {
+        let sg = self.subgraph()?;
+        let list = if outputs { sg.outputs()? } else { sg.inputs()? };
+        let kind = if outputs { "output" } else { "input" };
+        list.get(i).map(|t| t as usize).ok_or(Error::NoSuchTensor {
+            kind,
+            index: i,
+            count: list.len(),
+        })
+    }
+
+    /// Type, shape, quantization and name of input `i` (or output `i`).
+    pub fn io_info(&self, outputs: bool, i: usize) -> Result<IoInfo<'m>, Error> {
+        let k = self.io_tensor(outputs, i)?;
+        let sg = self.subgraph()?;
+        let t = sg.tensor(k)?;
+        let q = t.quantization()?;
+        Ok(IoInfo {
+            tensor: k,
+            name: t.name()?,
+            ty: t.tensor_type()?,
+            shape: Shape::new(t.shape()?.as_bytes()),
+            scale: q.and_then(|q| q.scale.get(0)).unwrap_or(0.0),
+            zero_point: q.and_then(|q| q.zero_point.get(0)).unwrap_or(0) as i32,
+        })
+    }
+
+    fn view(&self, k: usize) -> Result<TensorView<'_>, Error> {
+        let l = self.layout()?;
+        let rec = *self.records()?.get(k).ok_or(Error::NotAllocated)?;
+        let start = rec.data_offset as usize;
+        let end = start + rec.bytes as usize;
+        let data = if rec.in_model() {
+            &self.model.bytes()[start..end]
+        } else {
+            &self.arena[l.base + start..l.base + end]
+        };
+        Ok(TensorView {
+            ty: rec.tensor_type(),
+            shape: rec.shape(self.model.bytes()),
+            data,
+        })
+    }
+
+    /// Input `i`, to read.
+    pub fn input(&self, i: usize) -> Result<TensorView<'_>, Error> {
+        self.view(self.io_tensor(false, i)?)
+    }
+
+    /// Input `i`, to fill before `invoke`.
+    pub fn input_mut(&mut self, i: usize) -> Result<TensorViewMut<'_>, Error> {
+        let k = self.io_tensor(false, i)?;
+        let l = self.layout()?;
+        let rec = *self.records()?.get(k).ok_or(Error::NotAllocated)?;
+        let (start, len) = rec.arena_range().ok_or(Error::Access {
+            kind: "input",
+            index: i,
+            error: KernelError::Invalid("input is a constant in the model"),
+        })?;
+        Ok(TensorViewMut {
+            ty: rec.tensor_type(),
+            shape: rec.shape(self.model.bytes()),
+            data: &mut self.arena[l.base + start..l.base + start + len],
+        })
+    }
+
+    /// Output `i`, to read after `invoke`.
+    pub fn output(&self, i: usize) -> Result<TensorView<'_>, Error> {
+        self.view(self.io_tensor(true, i)?)
+    }
+
+    /// Sets every variable tensor back to its initial value (zero, or the
+    /// zero point for int8), as at the end of `allocate_tensors`.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        let l = self.layout()?;
+        let sg = self.subgraph()?;
+        for k in 0..l.tensors {
+            let t = sg.tensor(k)?;
+            if !t.is_variable()? {
+                continue;
+            }
+            let rec = self.records()?[k];
+            let fill = match (rec.tensor_type(), t.quantization()?) {
+                (TensorType::Int8, Some(q)) => q.zero_point.get(0).unwrap_or(0) as i8 as u8,
+                _ => 0,
+            };
+            if let Some((start, len)) = rec.arena_range() {
+                self.arena[l.base + start..l.base + start + len].fill(fill);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the model once.
+    pub fn invoke(&mut self) -> Result<(), Error> {
+        self.invoke_with(&mut NoProfiler)
+    }
+
+    /// Runs the model once, calling `profiler` around each operator.
+    pub fn invoke_with<P: Profiler>(&mut self, profiler: &mut P) -> Result<(), Error> {
+        let l = self.layout()?;
+        let model = self.model;
+        let model_bytes = model.bytes();
+        for i in 0..l.nodes {
+            let node = self.node(i)?;
+            if node.skip != 0 {
+                continue;
+            }
+            let kernel = *self
+                .resolver
+                .kernel(node.kernel as usize)
+                .ok_or(Error::NotAllocated)?;
+            let inputs = Scalars::<i32>::new(slice_at(
+                model_bytes,
+                node.inputs_offset,
+                node.inputs_len * 4,
+            ));
+            let outputs = Scalars::<i32>::new(slice_at(
+                model_bytes,
+                node.outputs_offset,
+                node.outputs_len * 4,
+            ));
+
+            // The pieces this operator writes: outputs, variable inputs, scratch.
+            let mut writable = [(0usize, 0usize); crate::arena::MAX_WRITABLE];
+            let mut n = 0;
+            {
+                let records = self.records()?;
+                let mut push = |range: (usize, usize)| {
+                    if n == writable.len() {
+                        return Err(Error::TooManyWritable { index: i });
+                    }
+                    writable[n] = range;
+                    n += 1;
+                    Ok(())
+                };
+                for t in outputs.iter() {
+                    if let Some(r) = records.get(t as usize).and_then(TensorRecord::arena_range) {
+                        push(r)?;
+                    }
+                }
+                for (k, t) in inputs.iter().enumerate() {
+                    if k >= 32 || node.writes_inputs & (1 << k) == 0 {
+                        continue;
+                    }
+                    if let Some(r) = usize::try_from(t).ok().and_then(|t| records.get(t)) {
+                        if let Some(range) = r.arena_range().filter(|&(s, _)| s >= l.tail_start) {
+                            push(range)?; // a variable tensor, kept in the tail
+                        }
+                    }
+                }
+                for k in 0..MAX_SCRATCH {
+                    if node.scratch_len[k] > 0 {
+                        push((
+                            node.scratch_offset[k] as usize,
+                            node.scratch_len[k] as usize,
+                        ))?;
+                    }
+                }
+            }
+            let arena = &mut self.arena[l.base..l.base + l.len];
+            let (gaps, mut muts) = cut(arena, &writable[..n]).map_err(|e| match e {
+                CutError::TooMany => Error::TooManyWritable { index: i },
+                _ => Error::NotAllocated,
+            })?;
+            let tensors: &[TensorRecord] = gaps
+                .get(l.tensors_at, l.tensors * TENSOR_RECORD)
+                .and_then(|b| bytemuck::try_cast_slice(b).ok())
+                .ok_or(Error::NotAllocated)?;
+            let op_data = gaps
+                .get(node.op_data_offset as usize, node.op_data_len as usize)
+                .unwrap_or(&[]);
+            let mut scratch = ScratchBuffers {
+                bufs: [const { None }; MAX_SCRATCH],
+            };
+            for k in 0..MAX_SCRATCH {
+                if node.scratch_len[k] > 0 {
+                    scratch.bufs[k] = muts.take(
+                        node.scratch_offset[k] as usize,
+                        node.scratch_len[k] as usize,
+                    );
+                }
+            }
+            let mut ctx = EvalContext {
+                inputs: Inputs {
+                    indices: inputs,
+                    tensors,
+                    model: model_bytes,
+                    gaps,
+                },
+                outputs: Outputs {
+                    outputs,
+                    inputs,
+                    tensors,
+                    model: model_bytes,
+                    muts,
+                },
+                scratch,
+                op_data,
+            };
+            let kind = match model
+                .subgraph(0)
+                .and_then(|sg| sg.operator(i))
+                .and_then(|op| model.opcode_of(&op))
+            {
+                Ok(code) => code.kind()?,
+                Err(e) => return Err(e.into()),
+            };
+            profiler.begin(i, kind);
+            let result = (kernel.eval)(&mut ctx);
+            profiler.end(i);
+            result.map_err(|error| Error::Eval {
+                index: i,
+                op: OpName::of(kind),
+                error,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Type, shape and quantization of a model input or output.
+#[derive(Clone, Copy, Debug)]
+pub struct IoInfo<'m> {
+    pub tensor: usize,
+    pub name: Option<&'m str>,
+    pub ty: TensorType,
+    pub shape: Shape<'m>,
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+fn slice_at(bytes: &[u8], offset: u32, len: u32) -> &[u8] {
+    let start = offset as usize;
+    bytes.get(start..start + len as usize).unwrap_or(&[])
+}
+
+fn write_pod<T: Pod>(tail: &mut Tail<'_>, at: usize, value: &T) {
+    if let Some(dest) = tail.bytes_mut(at, core::mem::size_of::<T>()) {
+        dest.copy_from_slice(bytemuck::bytes_of(value));
+    }
+}
+
+/// First and last operator that use tensor `k` (first > last: unused).
+/// Subgraph inputs live from the start, outputs to the end.
+fn lifetime(sg: &Subgraph<'_>, k: usize) -> Result<(usize, usize), Error> {
+    let n_ops = sg.operators_len()?;
+    let (mut first, mut last) = (usize::MAX, 0usize);
+    let mut used = false;
+    if sg.inputs()?.iter().any(|t| t as usize == k) {
+        first = 0;
+        used = true;
+    }
+    for i in 0..n_ops {
+        let op = sg.operator(i)?;
+        let touches = op
+            .inputs()?
+            .iter()
+            .chain(op.outputs()?.iter())
+            .chain(op.intermediates()?.iter());
+        for t in touches {
+            if t >= 0 && t as usize == k {
+                first = first.min(i);
+                last = last.max(i);
+                used = true;
+            }
+        }
+    }
+    if sg.outputs()?.iter().any(|t| t as usize == k) {
+        first = first.min(n_ops.saturating_sub(1));
+        last = n_ops.saturating_sub(1);
+        used = true;
+    }
+    Ok(if used { (first, last) } else { (1, 0) })
+}
+
+/// The tensor whose bytes tensor `k` shares: itself, unless it is the output
+/// of a view operator (RESHAPE, ...), then its input's root.
+fn alias_root<R: OpResolver>(
+    model: &Model<'_>,
+    sg: &Subgraph<'_>,
+    resolver: &R,
+    k: usize,
+) -> Result<usize, Error> {
+    let mut k = k;
+    // Each step moves to an earlier operator, so this ends.
+    'outer: for _ in 0..=sg.operators_len()? {
+        for i in 0..sg.operators_len()? {
+            let op = sg.operator(i)?;
+            if op.outputs()?.get(0).is_some_and(|t| t as usize == k) {
+                let kind = model.opcode_of(&op)?.kind()?;
+                let aliases = resolver
+                    .find(kind)
+                    .and_then(|x| resolver.kernel(x))
+                    .is_some_and(|kernel| kernel.output_aliases_input);
+                match op.inputs()?.get(0) {
+                    Some(src) if aliases && src >= 0 => {
+                        k = src as usize;
+                        continue 'outer;
+                    }
+                    _ => break 'outer,
+                }
+            }
+        }
+        break;
+    }
+    Ok(k)
+}
+
+enum PlanFailure {
+    NoRoom { work: usize },
+    Error(Error),
+}
+
+impl From<ReadError> for PlanFailure {
+    fn from(e: ReadError) -> Self {
+        PlanFailure::Error(e.into())
+    }
+}
+
+impl From<PlanError> for PlanFailure {
+    fn from(e: PlanError) -> Self {
+        PlanFailure::Error(e.into())
+    }
+}
+
+struct HeadPlan {
+    head: usize,
+    /// Working memory the planner used at the start of the arena.
+    work: usize,
+    scratch: usize,
+    lower_bound: usize,
+}
+
+/// Plans activations and scratch buffers, writes their offsets into the
+/// tensor and node records, and returns the head size.
+#[allow(clippy::too_many_arguments, clippy::result_large_err)]
+fn plan_head(
+    model: &Model<'_>,
+    sg: &Subgraph<'_>,
+    head: &mut [u8],
+    persistent: &mut [u8],
+    tensors_at: usize,
+    nodes_at: usize,
+    n_tensors: usize,
+    n_ops: usize,
+) -> Result<HeadPlan, PlanFailure> {
+    let tail_start = head.len();
+    let rec_at = |k: usize| tensors_at - tail_start + k * TENSOR_RECORD;
+    let node_at = |i: usize| nodes_at - tail_start + i * NODE_RECORD;
+    let read_rec = |p: &[u8], k: usize| -> TensorRecord {
+        bytemuck::pod_read_unaligned(&p[rec_at(k)..rec_at(k) + TENSOR_RECORD])
+    };
+    let read_node = |p: &[u8], i: usize| -> NodeRecord {
+        bytemuck::pod_read_unaligned(&p[node_at(i)..node_at(i) + NODE_RECORD])
+    };
+
+    // Working memory, at the start of the head: per tensor its root and
+    // lifetime; then, once the count is known, the plan buffers and the
+    // planner's own scratch.
+    let n_scratch: usize = (0..n_ops)
+        .map(|i| {
+            read_node(persistent, i)
+                .scratch_len
+                .iter()
+                .filter(|&&s| s > 0)
+                .count()
+        })
+        .sum();
+    let buffer_words = core::mem::size_of::<PlanBuffer>() / 4;
+    let work_for = |buffers: usize| {
+        4 * (3 * n_tensors + buffers * buffer_words + planner::scratch_words(buffers))
+    };
+    let head_len = head.len();
+    let Ok(work) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut head[..head_len & !3]) else {
+        return Err(PlanFailure::NoRoom {
+            work: work_for(n_tensors + n_scratch),
+        });
+    };
+    if work.len() < 3 * n_tensors {
+        return Err(PlanFailure::NoRoom {
+            work: work_for(n_tensors + n_scratch),
+        });
+    }
+    let (root, rest) = work.split_at_mut(n_tensors);
+    let (first, rest) = rest.split_at_mut(n_tensors);
+    let (last, rest) = rest.split_at_mut(n_tensors);
+
+    // Roots: view outputs share their input's bytes (nodes marked skip).
+    for (k, r) in root.iter_mut().enumerate() {
+        *r = k as u32;
+    }
+    for i in 0..n_ops {
+        if read_node(persistent, i).skip != 0 {
+            let op = sg.operator(i)?;
+            if let (Some(src), Some(dst)) = (op.inputs()?.get(0), op.outputs()?.get(0)) {
+                root[dst as usize] = root[src as usize];
+            }
+        }
+    }
+    // Lifetimes, gathered on the roots.
+    first.fill(u32::MAX);
+    last.fill(0);
+    let mut touch = |k: usize, i: u32| {
+        let r = root[k] as usize;
+        first[r] = first[r].min(i);
+        last[r] = last[r].max(i);
+    };
+    for t in sg.inputs()?.iter() {
+        touch(t as usize, 0);
+    }
+    for i in 0..n_ops {
+        let op = sg.operator(i)?;
+        for t in op
+            .inputs()?
+            .iter()
+            .chain(op.outputs()?.iter())
+            .chain(op.intermediates()?.iter())
+        {
+            if t >= 0 {
+                touch(t as usize, i as u32);
+            }
+        }
+    }
+    let end = n_ops.saturating_sub(1) as u32;
+    for t in sg.outputs()?.iter() {
+        let r = root[t as usize] as usize;
+        first[r] = first[r].min(end);
+        last[r] = end;
+    }
+
+    // Offline plan, if the model has one: fixed offsets for those tensors.
+    let offline = model.offline_memory_plan()?;
+
+    // One plan buffer per root activation, then one per scratch buffer.
+    let planned = |k: usize, first: &[u32], last: &[u32]| {
+        let rec = read_rec(persistent, k);
+        let in_tail = rec.arena_range().is_some_and(|(s, _)| s >= tail_start) && rec.bytes > 0;
+        !rec.in_model() && !in_tail && root[k] as usize == k && first[k] <= last[k]
+    };
+    let n_buffers = (0..n_tensors).filter(|&k| planned(k, first, last)).count() + n_scratch;
+    let work_bytes = work_for(n_buffers);
+    if rest.len() < n_buffers * buffer_words + planner::scratch_words(n_buffers) {
+        return Err(PlanFailure::NoRoom { work: work_bytes });
+    }
+    let (buffer_space, plan_scratch) = rest.split_at_mut(n_buffers * buffer_words);
+    let buffers: &mut [PlanBuffer] = bytemuck::cast_slice_mut(buffer_space);
+    let mut n = 0;
+    for k in 0..n_tensors {
+        if !planned(k, first, last) {
+            continue;
+        }
+        let rec = read_rec(persistent, k);
+        let fixed = offline
+            .filter(|p| p.subgraph == 0)
+            .and_then(|p| p.offset(k));
+        buffers[n] = PlanBuffer {
+            size: rec.bytes,
+            first: first[k],
+            last: last[k],
+            offset: fixed.unwrap_or(0),
+            fixed: fixed.is_some() as u32,
+        };
+        // Remember which buffer tensor k became, in its `first` slot (no longer needed).
+        first[k] = n as u32;
+        n += 1;
+    }
+    let activation_buffers = n;
+    for i in 0..n_ops {
+        let node = read_node(persistent, i);
+        for s in 0..MAX_SCRATCH {
+            if node.scratch_len[s] > 0 {
+                buffers[n] = PlanBuffer {
+                    size: node.scratch_len[s],
+                    first: i as u32,
+                    last: i as u32,
+                    offset: 0,
+                    fixed: 0,
+                };
+                n += 1;
+            }
+        }
+    }
+    let buffers = &mut buffers[..n];
+    let lower_bound = planner::lower_bound(buffers) as usize;
+    let head_size = planner::plan(buffers, plan_scratch)? as usize;
+    let scratch_peak = planner::lower_bound(&buffers[activation_buffers..]) as usize;
+
+    // Write the offsets back: activations (and their views), then scratch.
+    for k in 0..n_tensors {
+        let r = root[k] as usize;
+        let mut rec = read_rec(persistent, k);
+        let root_rec = read_rec(persistent, r);
+        let in_tail =
+            root_rec.arena_range().is_some_and(|(s, _)| s >= tail_start) && root_rec.bytes > 0;
+        if root_rec.in_model() || in_tail {
+            if r != k {
+                // A view of a constant or a variable: the same bytes.
+                rec = TensorRecord::new(
+                    rec.tensor_type(),
+                    root_rec.in_model(),
+                    rec.rank(),
+                    root_rec.data_offset,
+                    rec.bytes,
+                    rec.dims_offset,
+                );
+            } else {
+                continue;
+            }
+        } else if first[r] as usize >= activation_buffers {
+            continue; // unused: never planned
+        } else {
+            let b = &buffers[first[r] as usize];
+            rec.data_offset = b.offset;
+        }
+        persistent[rec_at(k)..rec_at(k) + TENSOR_RECORD].copy_from_slice(bytemuck::bytes_of(&rec));
+    }
+    let mut b = activation_buffers;
+    for i in 0..n_ops {
+        let mut node = read_node(persistent, i);
+        for s in 0..MAX_SCRATCH {
+            if node.scratch_len[s] > 0 {
+                node.scratch_offset[s] = buffers[b].offset;
+                b += 1;
+            }
+        }
+        persistent[node_at(i)..node_at(i) + NODE_RECORD].copy_from_slice(bytemuck::bytes_of(&node));
+    }
+    Ok(HeadPlan {
+        head: align_up(head_size).unwrap_or(head_size),
+        work: align_up(work_bytes).unwrap_or(work_bytes),
+        scratch: scratch_peak,
+        lower_bound,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolver::{AllOpsResolver, MutableOpResolver};
+    use crate::schema::op;
+    use crate::testing::{fb, OpTest, T};
+
+    fn add_options(
+        b: &mut flatbuffers::FlatBufferBuilder<'static>,
+    ) -> (
+        fb::BuiltinOptions,
+        flatbuffers::WIPOffset<flatbuffers::UnionWIPOffset>,
+    ) {
+        let o = fb::AddOptions::create(b, &fb::AddOptionsArgs::default());
+        (fb::BuiltinOptions::AddOptions, o.as_union_value())
+    }
+
+    fn add_test() -> OpTest {
+        OpTest::new(op::ADD)
+            .input(T::f32(&[1, 4], &[1.0, 2.0, 3.0, 4.0]))
+            .input(T::f32(&[1, 4], &[10.0, 20.0, 30.0, 40.0]))
+            .output(T::out(TensorType::Float32, &[1, 4]))
+            .options(add_options)
+    }
+
+    #[test]
+    fn unsupported_op_is_named_with_its_index() {
+        let err = add_test()
+            .run_with(&MutableOpResolver::<1>::new(), 4096)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::UnsupportedOp {
+                index: 0,
+                op: OpName::Builtin(op::ADD)
+            }
+        ));
+        assert_eq!(
+            std::format!("{err}"),
+            "operator 0 (ADD): no kernel registered for it; add one to the op resolver"
+        );
+    }
+
+    #[test]
+    fn a_resolver_with_only_the_needed_kernel_runs_the_model() {
+        let mut r = MutableOpResolver::<1>::new();
+        r.register(op::ADD, crate::kernels::add::KERNEL).unwrap();
+        let out = add_test().run_with(&r, 4096).unwrap();
+        assert_eq!(out.f32(0), [11.0, 22.0, 33.0, 44.0]);
+    }
+
+    #[test]
+    fn arena_too_small_says_how_much_is_needed() {
+        let needed = add_test().run().unwrap().arena_bytes;
+        assert!(add_test().run_with(&AllOpsResolver, needed).is_ok());
+        // Exact, or a lower bound when the planner's working memory ran out first.
+        match add_test()
+            .run_with(&AllOpsResolver, needed - 16)
+            .unwrap_err()
+        {
+            Error::ArenaTooSmall {
+                needed: n, exact, ..
+            } => {
+                assert!(n > needed - 16 && n <= needed);
+                assert!(!exact || n == needed);
+            }
+            e => panic!("{e}"),
+        }
+        for small in [0, 16, 100] {
+            match add_test().run_with(&AllOpsResolver, small).unwrap_err() {
+                Error::ArenaTooSmall { needed: n, .. } => assert!(n > small && n <= needed),
+                e => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn using_tensors_before_allocate_is_an_error() {
+        let mut t = add_test();
+        let bytes = t.build();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let mut arena = [0u8; 1024];
+        let mut i = Interpreter::new(&model, &AllOpsResolver, &mut arena);
+        assert!(matches!(i.invoke(), Err(Error::NotAllocated)));
+        assert!(matches!(i.input(0), Err(Error::NotAllocated)));
+        assert_eq!(i.arena_used_bytes(), 0);
+        i.allocate_tensors().unwrap();
+        assert!(matches!(
+            i.input(5),
+            Err(Error::NoSuchTensor {
+                kind: "input",
+                index: 5,
+                count: 2
+            })
+        ));
+        assert!(matches!(
+            i.output(1),
+            Err(Error::NoSuchTensor { kind: "output", .. })
+        ));
+        let info = i.io_info(false, 1).unwrap();
+        assert_eq!(
+            (info.ty, info.shape.num_elements()),
+            (TensorType::Float32, 4)
+        );
+    }
+
+    #[test]
+    fn offline_plan_offsets_are_kept() {
+        // Tensors: input 0, input 1, output 2; put them at 64, 0 and 128.
+        let out = add_test().offline_plan(&[64, 0, 128]).run().unwrap();
+        assert_eq!(out.f32(0), [11.0, 22.0, 33.0, 44.0]);
+        assert_eq!(out.offsets, [64, 0, 128]);
+        // -1 leaves a tensor to the online planner.
+        let out = add_test().offline_plan(&[-1, 64, -1]).run().unwrap();
+        assert_eq!(out.offsets[1], 64);
+        assert!(out.offsets[0] != 64 && out.offsets[2] != 64);
+    }
+
+    #[test]
+    fn variables_start_at_their_zero_point_and_reset_restores_it() {
+        let mut t = OpTest::new(op::ADD)
+            .input(T::i8(&[1, 2], &[1, 2]).q(0.5, 0))
+            .input(T::i8(&[1, 2], &[9, 9]).q(0.5, -3).variable())
+            .output(T::out(TensorType::Int8, &[1, 2]).q(0.5, 0))
+            .options(add_options);
+        let bytes = t.build();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let mut arena = std::vec![0u128; 256];
+        let mut i = Interpreter::new(
+            &model,
+            &AllOpsResolver,
+            bytemuck::cast_slice_mut(&mut arena),
+        );
+        i.allocate_tensors().unwrap();
+        i.input_mut(0)
+            .unwrap()
+            .as_i8_mut()
+            .unwrap()
+            .copy_from_slice(&[1, 2]);
+        i.invoke().unwrap();
+        // The variable reads as its zero point (-3): real 0, so out = in.
+        assert_eq!(i.output(0).unwrap().as_i8().unwrap(), [1, 2]);
+        i.reset().unwrap();
+        i.invoke().unwrap();
+        assert_eq!(i.output(0).unwrap().as_i8().unwrap(), [1, 2]);
+    }
+
+    #[test]
+    fn a_dynamic_shape_is_refused() {
+        let err = OpTest::new(op::ADD)
+            .input(T::f32(&[-1, 4], &[]))
+            .input(T::f32(&[1, 4], &[0.0; 4]))
+            .output(T::out(TensorType::Float32, &[1, 4]))
+            .options(add_options)
+            .run()
+            .unwrap_err();
+        assert!(std::format!("{err}").contains("dynamic"), "{err}");
+    }
+
+    #[test]
+    fn custom_op_names_stay_valid_utf8_when_cut() {
+        let long = "é".repeat(20); // 40 bytes, 2 per char
+        let name = OpName::of(OpKind::Custom(&long));
+        let text = std::format!("{name}");
+        assert_eq!(text, "é".repeat(16));
+    }
+}

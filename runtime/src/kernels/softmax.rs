@@ -1,0 +1,405 @@
+//! SOFTMAX over the last dimension, for any rank.
+//!
+//! float32: `exp(beta * (x - max)) / sum`, in `f32` as TFLite's reference
+//! computes it. int8 input: TFLM's fixed-point algorithm (see
+//! [`quant::softmax_int8_row`]), into int8 (scale 1/256, zero point -128,
+//! both required exactly, as TFLM does) or int16 (scale 1/65536 within 0.1%,
+//! zero point -32768). int16 input is not supported yet.
+
+use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
+use crate::quant::{self, QuantError, SoftmaxParams};
+use crate::schema::{SoftmaxOptions, TensorType};
+use bytemuck::{Pod, Zeroable};
+
+/// What `prepare` works out: `beta` for float, the fixed-point parameters
+/// for int8 input.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct SoftmaxData {
+    beta: f32,
+    input_multiplier: i32,
+    input_left_shift: i32,
+    diff_min: i32,
+}
+
+fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    if ctx.inputs_len() != 1 || ctx.outputs_len() != 1 {
+        return Err(KernelError::Invalid(
+            "SOFTMAX takes one input and one output",
+        ));
+    }
+    let input = ctx.input(0)?;
+    let output = ctx.output(0)?;
+    let beta = ctx.op.options::<SoftmaxOptions>()?.beta;
+    if input.shape.rank() < 1 {
+        return Err(KernelError::Shape(
+            "SOFTMAX input must have at least one dimension",
+        ));
+    }
+    if !input.shape.same_as(&output.shape) {
+        return Err(KernelError::Shape(
+            "SOFTMAX output shape differs from the input's",
+        ));
+    }
+
+    let mut data = SoftmaxData {
+        beta,
+        input_multiplier: 0,
+        input_left_shift: 0,
+        diff_min: 0,
+    };
+    match (input.ty, output.ty) {
+        (TensorType::Float32, TensorType::Float32) => {}
+        (TensorType::Int8, TensorType::Int8) => {
+            // The fixed-point output is in units of 1/256 from -128: TFLM
+            // accepts no other quantization.
+            if output.zero_point() != -128 || output.scale() != 1.0 / 256.0 {
+                return Err(KernelError::Invalid(
+                    "SOFTMAX int8 output must have scale 1/256 and zero point -128",
+                ));
+            }
+        }
+        (TensorType::Int8, TensorType::Int16) => {
+            let unit = 1.0f32 / 65536.0;
+            if output.zero_point() != -32768 || (output.scale() - unit).abs() > 0.001 * unit {
+                return Err(KernelError::Invalid(
+                    "SOFTMAX int16 output must have scale 1/65536 and zero point -32768",
+                ));
+            }
+        }
+        (TensorType::Float32 | TensorType::Int8, ty) => {
+            return Err(KernelError::UnsupportedType("SOFTMAX output", ty));
+        }
+        (ty, _) => return Err(KernelError::UnsupportedType("SOFTMAX input", ty)),
+    }
+    if input.ty == TensorType::Int8 {
+        let params = SoftmaxParams::for_int8_input(beta, input.scale()).map_err(|_| {
+            KernelError::Invalid(
+                "SOFTMAX beta * input scale is too small (or negative) for the fixed-point exp",
+            )
+        })?;
+        data.input_multiplier = params.input_multiplier;
+        data.input_left_shift = params.input_left_shift;
+        data.diff_min = params.diff_min;
+    }
+    ctx.alloc_op_data(core::mem::size_of::<SoftmaxData>())?;
+    ctx.write_op_data(0, &[data])
+}
+
+/// One float row, as TFLite's reference: max, then `exp` of the scaled
+/// differences (kept in the output), then division by their sum.
+fn softmax_f32_row(input: &[f32], output: &mut [f32], beta: f32) {
+    // TFLite keeps the old maximum unless the new value is larger.
+    let max = input
+        .iter()
+        .fold(f32::MIN, |m, &x| if m < x { x } else { m });
+    let mut sum = 0.0f32;
+    for (o, &x) in output.iter_mut().zip(input) {
+        // `exp` in f64, rounded to f32, is the correctly rounded value (bar
+        // rare double-rounding cases), as glibc's `expf` gives on the host
+        // TFLM runs on; `libm::expf` is often a bit off, and with it one
+        // output in ten differed from TFLM's by a few bits.
+        *o = libm::exp(f64::from((x - max) * beta)) as f32;
+        sum += *o;
+    }
+    for o in output.iter_mut() {
+        *o /= sum;
+    }
+}
+
+fn row_error(e: QuantError) -> KernelError {
+    match e {
+        QuantError::SoftmaxRowTooLong => KernelError::Invalid(
+            "SOFTMAX row has too many entries near its maximum for the fixed-point sum",
+        ),
+        _ => KernelError::Shape("SOFTMAX row lengths differ"),
+    }
+}
+
+fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+    let data = *ctx.op_data_at::<SoftmaxData>(0)?;
+    let input = ctx.inputs.get(0)?;
+    let mut output = ctx.outputs.take(0)?;
+    let depth = input.shape.dim_from_end(0);
+    if depth == 0 {
+        return Ok(());
+    }
+    let params = SoftmaxParams {
+        input_multiplier: data.input_multiplier,
+        input_left_shift: data.input_left_shift,
+        diff_min: data.diff_min,
+    };
+    match (input.ty, output.ty) {
+        (TensorType::Float32, _) => {
+            let rows = input.as_f32()?.chunks_exact(depth);
+            for (i, o) in rows.zip(output.as_f32_mut()?.chunks_exact_mut(depth)) {
+                softmax_f32_row(i, o, data.beta);
+            }
+        }
+        (TensorType::Int8, TensorType::Int16) => {
+            let rows = input.as_i8()?.chunks_exact(depth);
+            for (i, o) in rows.zip(output.as_i16_mut()?.chunks_exact_mut(depth)) {
+                quant::softmax_int8_to_int16_row(i, o, &params).map_err(row_error)?;
+            }
+        }
+        (TensorType::Int8, _) => {
+            let rows = input.as_i8()?.chunks_exact(depth);
+            for (i, o) in rows.zip(output.as_i8_mut()?.chunks_exact_mut(depth)) {
+                quant::softmax_int8_row(i, o, &params).map_err(row_error)?;
+            }
+        }
+        (ty, _) => return Err(KernelError::UnsupportedType("SOFTMAX input", ty)),
+    }
+    Ok(())
+}
+
+pub const KERNEL: Kernel = Kernel {
+    prepare,
+    eval,
+    output_aliases_input: false,
+};
+
+#[cfg(test)]
+mod tests {
+    use crate::schema::{op, TensorType};
+    use crate::testing::{assert_close, fb, OpTest, Outputs, T};
+    use crate::Error;
+
+    fn run(input: T, output: T, beta: f32) -> Result<Outputs, Error> {
+        OpTest::new(op::SOFTMAX)
+            .input(input)
+            .output(output)
+            .options(move |b| {
+                let o = fb::SoftmaxOptions::create(b, &fb::SoftmaxOptionsArgs { beta });
+                (fb::BuiltinOptions::SoftmaxOptions, o.as_union_value())
+            })
+            .run()
+    }
+
+    fn int8_out(shape: &[i32]) -> T {
+        T::out(TensorType::Int8, shape).q(1.0 / 256.0, -128)
+    }
+
+    fn int16_out(shape: &[i32]) -> T {
+        T::out(TensorType::Int16, shape).q(1.0 / 65536.0, -32768)
+    }
+
+    /// A 2x3x6 int8 input, last row flat, for the vectors produced by TFLM.
+    const INT8_INPUT: [i8; 36] = [
+        -65, 43, -11, 3, 112, 81, 86, 12, 123, 123, -94, -76, -50, 13, 82, -5, 123, -38, 109, 23,
+        56, -68, 23, 77, 98, 94, 119, -96, 71, -9, 7, 7, 7, 7, 7, 7,
+    ];
+
+    /// A 40-long int8 row.
+    const LONG_ROW: [i8; 40] = [
+        -51, -18, -67, -91, 91, 44, -109, -77, 16, 102, 126, -73, 28, -120, -84, -77, -15, -40, 58,
+        -8, -42, 103, 32, 50, 62, -42, 100, -124, -50, -88, -127, 127, -106, -11, 81, 48, 91, -115,
+        -1, -120,
+    ];
+
+    #[test]
+    fn float_from_tflm_test() {
+        // TFLM softmax_test.cc, shape_2d (beta 1); TFLM itself gives these
+        // exact bits on a one-op model.
+        let input = [1.0, 2.0, 3.0, 4.0, 5.0, -1.0, -2.0, -3.0, -4.0, -5.0];
+        let out = run(
+            T::f32(&[2, 5], &input),
+            T::out(TensorType::Float32, &[2, 5]),
+            1.0,
+        )
+        .unwrap();
+        let expected = [
+            0.011656231,
+            0.03168492,
+            0.08612854,
+            0.23412167,
+            0.6364086,
+            0.6364086,
+            0.23412167,
+            0.08612854,
+            0.03168492,
+            0.011656231,
+        ];
+        // `exp` may differ from the C library's `expf` in the last bit.
+        assert_close(&out.f32(0), &expected, 1e-7);
+    }
+
+    #[test]
+    fn float_rank3_with_beta_from_tflm_run() {
+        // TFLM on a one-op model, beta 0.7, shape 2x2x4.
+        let input = [
+            0.13677107,
+            5.43899,
+            4.8988843,
+            -2.0412283,
+            -1.1918781,
+            -2.109537,
+            2.2789054,
+            -0.22425775,
+            2.9875424,
+            -7.3892994,
+            6.2661953,
+            -0.38572863,
+            2.7215137,
+            -0.54626536,
+            -1.5163943,
+            1.8524406,
+        ];
+        let expected = [
+            0.014250957,
+            0.5831108,
+            0.39953572,
+            0.0031025507,
+            0.067347206,
+            0.035427928,
+            0.76464367,
+            0.13258125,
+            0.09074409,
+            6.356158e-05,
+            0.9006353,
+            0.008557034,
+            0.58918685,
+            0.05981749,
+            0.030332139,
+            0.32066348,
+        ];
+        let out = run(
+            T::f32(&[2, 2, 4], &input),
+            T::out(TensorType::Float32, &[2, 2, 4]),
+            0.7,
+        )
+        .unwrap();
+        // `exp` may differ from the C library's `expf` in the last bit.
+        assert_close(&out.f32(0), &expected, 1e-7);
+    }
+
+    #[test]
+    fn int8_from_tflm_run() {
+        // TFLM on one-op models, 2x3x6.
+        let out = run(
+            T::i8(&[2, 3, 6], &INT8_INPUT).q(0.1, 5),
+            int8_out(&[2, 3, 6]),
+            1.0,
+        )
+        .unwrap();
+        let expected = [
+            -128, -128, -128, -128, 117, -117, -125, -128, -2, -2, -128, -128, -128, -128, -124,
+            -128, 124, -128, 117, -128, -127, -128, -128, -118, -102, -111, 83, -128, -126, -128,
+            -85, -85, -85, -85, -85, -85,
+        ];
+        assert_eq!(out.i8(0), expected);
+        let out = run(
+            T::i8(&[2, 3, 6], &INT8_INPUT).q(0.05, -3),
+            int8_out(&[2, 3, 6]),
+            2.5,
+        )
+        .unwrap();
+        let expected = [
+            -128, -128, -128, -128, 123, -123, -127, -128, -1, -1, -128, -128, -128, -128, -126,
+            -128, 126, -128, 123, -128, -128, -128, -128, -123, -111, -118, 101, -128, -127, -128,
+            -85, -85, -85, -85, -85, -85,
+        ];
+        assert_eq!(out.i8(0), expected);
+        // Rank 1, a longer row.
+        let out = run(T::i8(&[40], &LONG_ROW).q(0.25, 0), int8_out(&[40]), 1.0).unwrap();
+        let mut expected = [-128i8; 40];
+        expected[10] = -16;
+        expected[31] = 15;
+        assert_eq!(out.i8(0), expected);
+    }
+
+    #[test]
+    fn int8_to_int16_from_tflm_run() {
+        let out = run(
+            T::i8(&[2, 3, 6], &INT8_INPUT).q(0.1, 5),
+            int16_out(&[2, 3, 6]),
+            1.0,
+        )
+        .unwrap();
+        let expected = [
+            -32768, -32705, -32768, -32767, 29881, -29946, -31968, -32768, -400, -400, -32768,
+            -32768, -32768, -32767, -31700, -32768, 31698, -32768, 29879, -32756, -32455, -32768,
+            -32756, -30214, -26151, -28332, 21270, -32768, -32323, -32768, -21845, -21845, -21845,
+            -21845, -21845, -21845,
+        ];
+        assert_eq!(out.i16(0), expected);
+        let out = run(
+            T::i8(&[1, 40], &LONG_ROW).q(0.25, 0),
+            int16_out(&[1, 40]),
+            1.0,
+        )
+        .unwrap();
+        let mut expected = [-32768i16; 40];
+        for (i, v) in [
+            (4, -32763),
+            (9, -32697),
+            (10, -4169),
+            (21, -32677),
+            (26, -32725),
+            (31, 3954),
+            (36, -32763),
+        ] {
+            expected[i] = v;
+        }
+        assert_eq!(out.i16(0), expected);
+    }
+
+    #[test]
+    fn int8_row_too_long_for_the_fixed_point_sum_is_an_error() {
+        // 600 equal entries sum to 600 in Q12.19: the output shift would be
+        // 32, where TFLM aborts.
+        let err = run(T::i8(&[600], &[0; 600]).q(0.1, 0), int8_out(&[600]), 1.0).unwrap_err();
+        assert!(std::format!("{err}").contains("too many entries"), "{err}");
+    }
+
+    #[test]
+    fn rejects_wrong_output_quantization_types_and_shapes() {
+        let input = || T::i8(&[1, 4], &[0; 4]).q(0.1, 0);
+        let err = run(
+            input(),
+            T::out(TensorType::Int8, &[1, 4]).q(1.0 / 255.0, -128),
+            1.0,
+        )
+        .unwrap_err();
+        assert!(std::format!("{err}").contains("scale 1/256"), "{err}");
+        let err = run(
+            input(),
+            T::out(TensorType::Int8, &[1, 4]).q(1.0 / 256.0, 0),
+            1.0,
+        )
+        .unwrap_err();
+        assert!(std::format!("{err}").contains("zero point -128"), "{err}");
+        let err = run(
+            input(),
+            T::out(TensorType::Int16, &[1, 4]).q(1.0 / 32768.0, -32768),
+            1.0,
+        )
+        .unwrap_err();
+        assert!(std::format!("{err}").contains("1/65536"), "{err}");
+        let err = run(input(), T::out(TensorType::Float32, &[1, 4]), 1.0).unwrap_err();
+        assert!(
+            std::format!("{err}").contains("SOFTMAX output has an unsupported type"),
+            "{err}"
+        );
+        let err = run(
+            T::i16(&[1, 4], &[0; 4]).q(1.0 / 4096.0, 0),
+            T::out(TensorType::Int16, &[1, 4]).q(1.0 / 32768.0, 0),
+            1.0,
+        )
+        .unwrap_err();
+        assert!(
+            std::format!("{err}").contains("SOFTMAX input has an unsupported type"),
+            "{err}"
+        );
+        let err = run(
+            T::f32(&[1, 4], &[0.0; 4]),
+            T::out(TensorType::Float32, &[4, 1]),
+            1.0,
+        )
+        .unwrap_err();
+        assert!(std::format!("{err}").contains("shape"), "{err}");
+        // beta * input scale * 2^26 must exceed 1.
+        let err = run(input(), int8_out(&[1, 4]), 0.0).unwrap_err();
+        assert!(std::format!("{err}").contains("too small"), "{err}");
+    }
+}

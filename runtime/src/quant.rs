@@ -1,0 +1,820 @@
+//! Fixed-point quantization arithmetic, bit-exact with TensorFlow Lite for
+//! Microcontrollers' reference kernels.
+//!
+//! Everything an int8 / int16 kernel needs to turn real-valued scales into
+//! integer multipliers and to apply them: [`quantize_multiplier`],
+//! [`multiply_by_quantized_multiplier`] and friends, the fused-activation
+//! clamping ranges, and the gemmlowp-style fixed-point maths behind the
+//! quantized SOFTMAX ([`FixedPoint`], [`exp_on_negative_values`],
+//! [`softmax_int8_row`]).
+//!
+//! # Rounding mode
+//!
+//! TFLite can be built with `TFLITE_SINGLE_ROUNDING`, which changes how
+//! `MultiplyByQuantizedMultiplier` rounds. TFLM never defines it (not in its
+//! Makefile, Bazel or the `tflite-micro` Python package), so its kernels use
+//! the *double-rounding* form: a rounding doubling high multiply followed by a
+//! rounding right shift. That is what [`multiply_by_quantized_multiplier`]
+//! does; the single-rounding form is available separately as
+//! [`multiply_by_quantized_multiplier_single_rounding`] but no TFLM kernel
+//! uses it.
+//!
+//! # Overflow
+//!
+//! TFLM's C++ relies on two's-complement wrap-around in a few places (and
+//! calls it undefined behaviour). Here those spots wrap explicitly, so
+//! nothing in this module panics, in debug or release, whatever the inputs:
+//! out-of-contract arguments give a deterministic but unspecified result.
+
+use crate::schema::Activation;
+use core::ops::{Add, BitAnd, Neg, Sub};
+
+pub use libm::{ceilf, expf, floorf, logf, sqrtf, tanhf};
+
+/// Why a quantization parameter could not be computed, where TFLM would fail
+/// `Prepare` or abort on a `TFLITE_CHECK`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantError {
+    /// A real multiplier was outside the range the function requires (for
+    /// example `<= 1` for [`quantize_multiplier_greater_than_one`]).
+    MultiplierOutOfRange,
+    /// Quantizing an activation bound (`zero_point + round(x / scale)`) does
+    /// not fit in `i32`, or the scale is zero / NaN.
+    ActivationRangeOverflow,
+    /// The softmax output shift fell outside `0..=31`: the row is too long for
+    /// the fixed-point accumulator (for int8 output, more than about 256
+    /// entries equal to the row maximum). TFLM aborts in that case.
+    SoftmaxRowTooLong,
+    /// Input and output slices have different lengths.
+    LengthMismatch,
+}
+
+impl core::fmt::Display for QuantError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            QuantError::MultiplierOutOfRange => "real multiplier out of range",
+            QuantError::ActivationRangeOverflow => "activation bound does not quantize",
+            QuantError::SoftmaxRowTooLong => "softmax row too long for fixed-point sum",
+            QuantError::LengthMismatch => "input and output lengths differ",
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Float helpers (no_std has no f32::round etc.)
+// ---------------------------------------------------------------------------
+
+/// Rounds half away from zero, like C's `roundf` (TFLite's `TfLiteRound`).
+#[inline]
+pub fn round_f32(x: f32) -> f32 {
+    libm::roundf(x)
+}
+
+/// Rounds half away from zero, like C's `round`.
+#[inline]
+pub fn round_f64(x: f64) -> f64 {
+    libm::round(x)
+}
+
+// ---------------------------------------------------------------------------
+// Integer primitives
+// ---------------------------------------------------------------------------
+
+/// `x * 2^shift` with two's-complement wrap-around, as the C++ `x * (1 <<
+/// shift)` behaves in practice. Shifts of 32 or more give 0.
+#[inline]
+fn shl_wrapping(x: i32, shift: i32) -> i32 {
+    if (0..32).contains(&shift) {
+        x.wrapping_shl(shift as u32)
+    } else {
+        0
+    }
+}
+
+/// `(a * b * 2) >> 32`, rounded to nearest (ties away from zero), saturating
+/// the one overflowing case `i32::MIN * i32::MIN` to `i32::MAX`. This is
+/// ARM's `VQRDMULH` and gemmlowp's `SaturatingRoundingDoublingHighMul`.
+#[inline]
+pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = i64::from(a) * i64::from(b);
+    // Nudge by half an output unit towards the sign, then truncate towards
+    // zero: together, round half away from zero.
+    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// `x / 2^exponent` rounded to nearest, ties away from zero (a rounding
+/// arithmetic right shift). `exponent` must be in `0..=31`; values outside are
+/// clamped to that range.
+#[inline]
+pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
+    let e = exponent.clamp(0, 31) as u32;
+    let mask = ((1i64 << e) - 1) as i32;
+    let remainder = x & mask;
+    // Negative values round up at exactly one half, hence the +1 on the
+    // threshold: ties go away from zero on both sides.
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> e) + i32::from(remainder > threshold)
+}
+
+/// `x * 2^exponent`: for a positive exponent a left shift saturating to
+/// `i32::MIN..=i32::MAX`, for a negative one a [`rounding_divide_by_pot`].
+/// (gemmlowp's `SaturatingRoundingMultiplyByPOT`, TFLite's
+/// `SaturatingRoundingMultiplyByPOTParam`.)
+#[inline]
+pub fn saturating_rounding_multiply_by_pot(x: i32, exponent: i32) -> i32 {
+    if exponent > 0 {
+        // Shifting by 31 already saturates every non-zero value.
+        let wide = i64::from(x) << exponent.min(31);
+        wide.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    } else if exponent < 0 {
+        rounding_divide_by_pot(x, exponent.saturating_neg())
+    } else {
+        x
+    }
+}
+
+/// `(a + b) / 2` rounded to nearest, ties away from zero, without overflow
+/// (gemmlowp's `RoundingHalfSum`).
+#[inline]
+pub fn rounding_half_sum(a: i32, b: i32) -> i32 {
+    let sum = i64::from(a) + i64::from(b);
+    let sign = if sum >= 0 { 1 } else { -1 };
+    ((sum + sign) / 2) as i32
+}
+
+// ---------------------------------------------------------------------------
+// Multipliers
+// ---------------------------------------------------------------------------
+
+/// Splits a real multiplier into a Q0.31 significand and a power-of-two
+/// shift, so that `real ≈ multiplier * 2^(shift - 31)`, exactly as TFLite's
+/// `QuantizeMultiplier`:
+///
+/// * `0.0` gives `(0, 0)`;
+/// * the significand is `round(frac * 2^31)` (half away from zero) where
+///   `real = frac * 2^shift`, `0.5 <= |frac| < 1` (C's `frexp`);
+/// * if that rounds up to `2^31`, it is halved and the shift incremented;
+/// * if the shift is below `-31` (`|real| < ~2^-32`), the result is flushed
+///   to `(0, 0)`.
+///
+/// A negative `real` gives a negative multiplier, as in TFLite (no kernel
+/// uses one). NaN and infinities, where TFLite's result is undefined, give
+/// `(0, 0)`.
+pub fn quantize_multiplier(real: f64) -> (i32, i32) {
+    if real == 0.0 || !real.is_finite() {
+        return (0, 0);
+    }
+    let (frac, mut shift) = libm::frexp(real);
+    // frac * 2^31 is exact (a power-of-two scaling of a normal double), so the
+    // only rounding is the one TFLite does.
+    let mut q_fixed = libm::round(frac * (1u64 << 31) as f64) as i64;
+    if q_fixed == 1i64 << 31 {
+        q_fixed /= 2;
+        shift += 1;
+    }
+    if shift < -31 {
+        return (0, 0);
+    }
+    (q_fixed as i32, shift)
+}
+
+/// [`quantize_multiplier`] as TFLite builds it with `TFLITE_SINGLE_ROUNDING`:
+/// identical, except a shift above 30 saturates to `(i32::MAX, 30)`. Pair it
+/// with [`multiply_by_quantized_multiplier_single_rounding`]; TFLM's default
+/// build uses neither.
+pub fn quantize_multiplier_single_rounding(real: f64) -> (i32, i32) {
+    let (m, shift) = quantize_multiplier(real);
+    if shift > 30 {
+        (i32::MAX, 30)
+    } else {
+        (m, shift)
+    }
+}
+
+/// TFLite's `QuantizeMultiplierSmallerThanOneExp` (used by ADD / SUB):
+/// [`quantize_multiplier`] for `0 < real < 1`, returning `(multiplier,
+/// shift)` with `shift <= 0`. Outside that range TFLM aborts; this returns
+/// [`QuantError::MultiplierOutOfRange`].
+pub fn quantize_multiplier_smaller_than_one_exp(real: f64) -> Result<(i32, i32), QuantError> {
+    if !(real > 0.0 && real < 1.0) {
+        return Err(QuantError::MultiplierOutOfRange);
+    }
+    let (m, shift) = quantize_multiplier(real);
+    // A value just below 1 can round up to a significand of 2^31, which
+    // becomes shift 1: TFLM's check rejects that too.
+    if shift > 0 {
+        return Err(QuantError::MultiplierOutOfRange);
+    }
+    Ok((m, shift))
+}
+
+/// TFLite's `QuantizeMultiplierGreaterThanOne` (used by SOFTMAX):
+/// [`quantize_multiplier`] for `real > 1`, returning `(multiplier,
+/// left_shift)` with `left_shift >= 0`. Otherwise
+/// [`QuantError::MultiplierOutOfRange`] (TFLM aborts).
+pub fn quantize_multiplier_greater_than_one(real: f64) -> Result<(i32, i32), QuantError> {
+    if !(real > 1.0) || !real.is_finite() {
+        return Err(QuantError::MultiplierOutOfRange);
+    }
+    let (m, shift) = quantize_multiplier(real);
+    if shift < 0 {
+        return Err(QuantError::MultiplierOutOfRange);
+    }
+    Ok((m, shift))
+}
+
+/// Effective output scale of CONV_2D, DEPTHWISE_CONV_2D and per-channel
+/// FULLY_CONNECTED: `input_scale * filter_scale / output_scale`, all in
+/// `f64` (TFLite's `PopulateConvolutionQuantizationParams`). Feed it to
+/// [`quantize_multiplier`].
+#[inline]
+pub fn conv_effective_scale(input_scale: f32, filter_scale: f32, output_scale: f32) -> f64 {
+    f64::from(input_scale) * f64::from(filter_scale) / f64::from(output_scale)
+}
+
+/// Effective output scale of per-tensor FULLY_CONNECTED. TFLM multiplies
+/// the input and filter scales in `f32` *before* widening
+/// (`GetQuantizedConvolutionMultipler`), which can differ in the last bit
+/// from [`conv_effective_scale`].
+#[inline]
+pub fn fc_per_tensor_effective_scale(
+    input_scale: f32,
+    filter_scale: f32,
+    output_scale: f32,
+) -> f64 {
+    f64::from(input_scale * filter_scale) / f64::from(output_scale)
+}
+
+/// Applies a quantized multiplier from [`quantize_multiplier`]: `x *
+/// multiplier * 2^(shift - 31)`, rounded the way TFLM's default
+/// (double-rounding) `MultiplyByQuantizedMultiplier` does: a positive shift
+/// is applied first as a wrapping left shift, then
+/// [`saturating_rounding_doubling_high_mul`], then a negative shift as a
+/// [`rounding_divide_by_pot`].
+#[inline]
+pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left_shift = shift.max(0);
+    let right_shift = shift.min(0).saturating_neg();
+    rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(shl_wrapping(x, left_shift), multiplier),
+        right_shift,
+    )
+}
+
+/// The `int64_t` overload of TFLM's `MultiplyByQuantizedMultiplier`, used by
+/// the 16x8 kernels (int16 activations, int64 accumulators). It first rounds
+/// the multiplier to 16 bits, then does a single rounding shift; TFLM has the
+/// same code with and without `TFLITE_SINGLE_ROUNDING`.
+///
+/// Contract, as TFLM's: `multiplier >= 0`, `-31 <= shift <= 7`,
+/// `|x| < 2^47`; the result is truncated to `i32`.
+#[inline]
+pub fn multiply_by_quantized_multiplier_i64(x: i64, multiplier: i32, shift: i32) -> i32 {
+    let reduced: i64 = if multiplier < 0x7FFF_0000 {
+        i64::from((multiplier + (1 << 15)) >> 16)
+    } else {
+        0x7FFF
+    };
+    let total_shift = (15 - i64::from(shift)).clamp(1, 63) as u32;
+    let round = 1i64 << (total_shift - 1);
+    (x.wrapping_mul(reduced).wrapping_add(round) >> total_shift) as i32
+}
+
+/// TFLite's single-rounding `MultiplyByQuantizedMultiplier` (built with
+/// `TFLITE_SINGLE_ROUNDING`): `(x * multiplier + 2^(30 - shift)) >> (31 -
+/// shift)` in 64 bits. **Not** what TFLM's kernels do; provided for
+/// comparison. Contract: `multiplier >= 0`, `-31 <= shift <= 30`.
+#[inline]
+pub fn multiply_by_quantized_multiplier_single_rounding(
+    x: i32,
+    multiplier: i32,
+    shift: i32,
+) -> i32 {
+    let total_shift = (31 - i64::from(shift)).clamp(1, 63) as u32;
+    let round = 1i64 << (total_shift - 1);
+    ((i64::from(x) * i64::from(multiplier)).wrapping_add(round) >> total_shift) as i32
+}
+
+/// TFLM's `MultiplyByQuantizedMultiplierSmallerThanOneExp` (ADD, SUB):
+/// [`saturating_rounding_doubling_high_mul`] then a rounding right shift by
+/// `-left_shift` (`left_shift <= 0`, from
+/// [`quantize_multiplier_smaller_than_one_exp`]).
+#[inline]
+pub fn multiply_by_quantized_multiplier_smaller_than_one_exp(
+    x: i32,
+    multiplier: i32,
+    left_shift: i32,
+) -> i32 {
+    rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(x, multiplier),
+        left_shift.saturating_neg(),
+    )
+}
+
+/// TFLM's `MultiplyByQuantizedMultiplierGreaterThanOne` (SOFTMAX): a
+/// wrapping left shift by `left_shift >= 0`, then
+/// [`saturating_rounding_doubling_high_mul`].
+#[inline]
+pub fn multiply_by_quantized_multiplier_greater_than_one(
+    x: i32,
+    multiplier: i32,
+    left_shift: i32,
+) -> i32 {
+    saturating_rounding_doubling_high_mul(shl_wrapping(x, left_shift), multiplier)
+}
+
+// ---------------------------------------------------------------------------
+// Activation ranges
+// ---------------------------------------------------------------------------
+
+/// `zero_point + round(f / scale)` in `f32`, as TFLite's activation-range
+/// code quantizes a bound; `None` where TFLite refuses (the rounded value is
+/// not within `i32`'s range, which includes NaN from a zero scale).
+fn quantize_bound(f: f32, scale: f32, zero_point: i32) -> Option<i32> {
+    let q = round_f32(f / scale);
+    // Same bounds as TFLite: -2^31 and (float)INT32_MAX, which is 2^31.
+    if !(q >= i32::MIN as f32 && q <= i32::MAX as f32) {
+        return None;
+    }
+    Some(zero_point.saturating_add(q as i32))
+}
+
+/// The quantized clamp range `(min, max)` for a fused activation, as
+/// TFLite's `CalculateActivationRangeQuantized`: RELU clamps below at
+/// `zero_point + round(0 / scale)`, RELU6 also above at `zero_point +
+/// round(6 / scale)`, RELU_N1_TO_1 at the quantized -1 and 1 (rounding in
+/// `f32`, half away from zero), each intersected with `qmin..=qmax` (the
+/// output type's range: -128..=127 for int8, -32768..=32767 for int16).
+/// NONE, TANH and SIGN_BIT give `(qmin, qmax)`.
+///
+/// Returns [`QuantError::ActivationRangeOverflow`] where TFLM fails
+/// `Prepare` (a bound that does not fit in `i32`, e.g. a zero scale).
+pub fn try_activation_range_quantized(
+    activation: Activation,
+    output_zero_point: i32,
+    output_scale: f32,
+    qmin: i32,
+    qmax: i32,
+) -> Result<(i32, i32), QuantError> {
+    let q = |f: f32| {
+        quantize_bound(f, output_scale, output_zero_point)
+            .ok_or(QuantError::ActivationRangeOverflow)
+    };
+    Ok(match activation {
+        Activation::Relu => (qmin.max(q(0.0)?), qmax),
+        Activation::Relu6 => (qmin.max(q(0.0)?), qmax.min(q(6.0)?)),
+        Activation::ReluN1To1 => (qmin.max(q(-1.0)?), qmax.min(q(1.0)?)),
+        Activation::None | Activation::Tanh | Activation::SignBit => (qmin, qmax),
+    })
+}
+
+/// [`try_activation_range_quantized`] for callers that have already checked
+/// the scale: where TFLM would refuse the model, the out-of-range bound
+/// saturates instead (a NaN bound counts as 0).
+pub fn activation_range_quantized(
+    activation: Activation,
+    output_zero_point: i32,
+    output_scale: f32,
+    qmin: i32,
+    qmax: i32,
+) -> (i32, i32) {
+    // `as i32` saturates and maps NaN to 0.
+    let q = |f: f32| output_zero_point.saturating_add(round_f32(f / output_scale) as i32);
+    match activation {
+        Activation::Relu => (qmin.max(q(0.0)), qmax),
+        Activation::Relu6 => (qmin.max(q(0.0)), qmax.min(q(6.0))),
+        Activation::ReluN1To1 => (qmin.max(q(-1.0)), qmax.min(q(1.0))),
+        Activation::None | Activation::Tanh | Activation::SignBit => (qmin, qmax),
+    }
+}
+
+/// The float clamp range `(min, max)` for a fused activation, as TFLite's
+/// `CalculateActivationRange<float>`: NONE (and TANH, SIGN_BIT, which are not
+/// clamps) give `(f32::MIN, f32::MAX)`.
+pub fn activation_range_f32(activation: Activation) -> (f32, f32) {
+    match activation {
+        Activation::Relu => (0.0, f32::MAX),
+        Activation::Relu6 => (0.0, 6.0),
+        Activation::ReluN1To1 => (-1.0, 1.0),
+        Activation::None | Activation::Tanh | Activation::SignBit => (f32::MIN, f32::MAX),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// gemmlowp-style fixed point
+// ---------------------------------------------------------------------------
+
+/// A signed Q`I`.`31-I` fixed-point number in an `i32` (gemmlowp's
+/// `FixedPoint<int32_t, I>`): `I` integer bits besides the sign, so the range
+/// is `[-2^I, 2^I)`. `I` must be in `0..=31`.
+///
+/// `+`, `-` and negation wrap (gemmlowp leaves them unchecked); `*` between
+/// formats is [`FixedPoint::mul`], whose result has `I + J` integer bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FixedPoint<const I: i32>(i32);
+
+impl<const I: i32> FixedPoint<I> {
+    /// Fractional bits of this format.
+    pub const FRACTIONAL_BITS: i32 = 31 - I;
+    /// Zero.
+    pub const ZERO: Self = FixedPoint(0);
+    /// One, or the largest value below it when there are no integer bits.
+    pub const ONE: Self = FixedPoint(if I == 0 { i32::MAX } else { 1 << (31 - I) });
+
+    /// The value whose raw representation is `raw`.
+    #[inline]
+    pub const fn from_raw(raw: i32) -> Self {
+        FixedPoint(raw)
+    }
+
+    /// The raw representation.
+    #[inline]
+    pub const fn raw(self) -> i32 {
+        self.0
+    }
+
+    /// `2^exponent`, which must be exactly representable
+    /// (`0 <= FRACTIONAL_BITS + exponent < 31`).
+    #[inline]
+    pub const fn constant_pot(exponent: i32) -> Self {
+        FixedPoint(1 << (Self::FRACTIONAL_BITS + exponent))
+    }
+
+    /// The product, rounded to nearest, in the format with `K = I + J`
+    /// integer bits (checked at compile time).
+    #[inline]
+    pub fn mul<const J: i32, const K: i32>(self, other: FixedPoint<J>) -> FixedPoint<K> {
+        const {
+            assert!(
+                K == I + J,
+                "product of FixedPoint<I> and FixedPoint<J> is FixedPoint<I + J>"
+            )
+        };
+        FixedPoint(saturating_rounding_doubling_high_mul(self.0, other.0))
+    }
+
+    /// The same value in a format with `J` integer bits: rounding when `J >
+    /// I` (bits are lost), saturating when `J < I`.
+    #[inline]
+    pub fn rescale<const J: i32>(self) -> FixedPoint<J> {
+        FixedPoint(saturating_rounding_multiply_by_pot(self.0, I - J))
+    }
+
+    /// `self * 2^(J - I)`, exactly, by relabelling the raw value as having
+    /// `J` integer bits.
+    #[inline]
+    pub const fn exact_mul_by_pot<const J: i32>(self) -> FixedPoint<J> {
+        FixedPoint(self.0)
+    }
+
+    /// `self * 2^exponent` in the same format, saturating or rounding.
+    #[inline]
+    pub fn saturating_rounding_multiply_by_pot(self, exponent: i32) -> Self {
+        FixedPoint(saturating_rounding_multiply_by_pot(self.0, exponent))
+    }
+
+    /// `(self + other) / 2`, rounded, without overflow.
+    #[inline]
+    pub fn rounding_half_sum(self, other: Self) -> Self {
+        FixedPoint(rounding_half_sum(self.0, other.0))
+    }
+}
+
+impl<const I: i32> Add for FixedPoint<I> {
+    type Output = Self;
+    #[inline]
+    fn add(self, rhs: Self) -> Self {
+        FixedPoint(self.0.wrapping_add(rhs.0))
+    }
+}
+
+impl<const I: i32> Sub for FixedPoint<I> {
+    type Output = Self;
+    #[inline]
+    fn sub(self, rhs: Self) -> Self {
+        FixedPoint(self.0.wrapping_sub(rhs.0))
+    }
+}
+
+impl<const I: i32> Neg for FixedPoint<I> {
+    type Output = Self;
+    #[inline]
+    fn neg(self) -> Self {
+        FixedPoint(self.0.wrapping_neg())
+    }
+}
+
+impl<const I: i32> BitAnd for FixedPoint<I> {
+    type Output = Self;
+    #[inline]
+    fn bitand(self, rhs: Self) -> Self {
+        FixedPoint(self.0 & rhs.0)
+    }
+}
+
+/// `exp(a)` for `a` in `[-1/4, 0)`, Q0.31 in and out (gemmlowp's
+/// `exp_on_interval_between_negative_one_quarter_and_0_excl`): a 4th-order
+/// Taylor expansion around -1/8.
+pub fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: FixedPoint<0>) -> FixedPoint<0> {
+    type F = FixedPoint<0>;
+    // round(exp(-1/8) * 2^31) and round(2^31 / 3).
+    const EXP_MINUS_ONE_EIGHTH: F = F::from_raw(1_895_147_668);
+    const ONE_THIRD: F = F::from_raw(715_827_883);
+    // Expand in x = a + 1/8, which lies in [-1/8, 1/8).
+    let x = a + F::constant_pot(-3);
+    let x2: F = x.mul(x);
+    let x3: F = x2.mul(x);
+    let x4: F = x2.mul(x2);
+    let x4_over_4 = x4.saturating_rounding_multiply_by_pot(-2);
+    // (x^4/4 + x^3) / 3 + x^2, halved: x^2/2 + x^3/6 + x^4/24.
+    let x2_x3_x4_terms =
+        ((x4_over_4 + x3).mul::<0, 0>(ONE_THIRD) + x2).saturating_rounding_multiply_by_pot(-1);
+    // Plain (wrapping) add: gemmlowp only saturates this for 16-bit types.
+    EXP_MINUS_ONE_EIGHTH + EXP_MINUS_ONE_EIGHTH.mul(x + x2_x3_x4_terms)
+}
+
+/// `exp(a)` for `a <= 0` with `I` integer bits, result in Q0.31 (gemmlowp's
+/// `exp_on_negative_values`; `exp(0)` gives [`FixedPoint::ONE`], i.e.
+/// `i32::MAX`). `I` must be at most 29.
+///
+/// `a` is split into its residue in `[-1/4, 0)`, evaluated by
+/// [`exp_on_interval_between_negative_one_quarter_and_0_excl`], and a
+/// multiple of 1/4 whose bits select factors `exp(-1/4)`, `exp(-1/2)`, ...,
+/// `exp(-16)`.
+pub fn exp_on_negative_values<const I: i32>(a: FixedPoint<I>) -> FixedPoint<0> {
+    const {
+        assert!(
+            I >= 0 && I <= 29,
+            "exp_on_negative_values needs 0..=29 integer bits"
+        )
+    };
+    type F0 = FixedPoint<0>;
+    // (k, round(exp(-2^k) * 2^31)): one factor per bit of the integer part.
+    const BARREL: [(i32, i32); 7] = [
+        (-2, 1_672_461_947),
+        (-1, 1_302_514_674),
+        (0, 790_015_084),
+        (1, 290_630_308),
+        (2, 39_332_535),
+        (3, 720_401),
+        (4, 242),
+    ];
+    let fractional_bits = 31 - I;
+    let one_quarter = FixedPoint::<I>::constant_pot(-2);
+    let mask = one_quarter - FixedPoint::from_raw(1);
+    let a_mod_quarter_minus_one_quarter = (a & mask) - one_quarter;
+    let mut result = exp_on_interval_between_negative_one_quarter_and_0_excl(
+        a_mod_quarter_minus_one_quarter.rescale::<0>(),
+    );
+    // The non-negative multiple of 1/4 that was taken away.
+    let remainder = (a_mod_quarter_minus_one_quarter - a).raw();
+    for (k, multiplier) in BARREL {
+        // Only bits the format can hold; exp(-32) and below are handled by
+        // the clamp.
+        if I > k && remainder & (1 << (fractional_bits + k)) != 0 {
+            result = result.mul(F0::from_raw(multiplier));
+        }
+    }
+    if I > 5 {
+        // Below -32 the result is zero (gemmlowp's clamp, -32 in format I).
+        let minus_32 = -(1i32 << (36 - I).clamp(0, 30));
+        if a.raw() < minus_32 {
+            result = F0::ZERO;
+        }
+    }
+    if a.raw() == 0 {
+        result = F0::ONE;
+    }
+    result
+}
+
+/// `1 / (1 + a)` for `a` in `[0, 1)`, Q0.31 in and out (gemmlowp's
+/// `one_over_one_plus_x_for_x_in_0_1`): three Newton-Raphson steps on the
+/// half-denominator, from the usual 48/17 - 32/17 x initial estimate.
+pub fn one_over_one_plus_x_for_x_in_0_1(a: FixedPoint<0>) -> FixedPoint<0> {
+    type F0 = FixedPoint<0>;
+    type F2 = FixedPoint<2>;
+    // 48/17 and -32/17 in Q2.29.
+    const C_48_OVER_17: F2 = F2::from_raw(1_515_870_810);
+    const C_NEG_32_OVER_17: F2 = F2::from_raw(-1_010_580_540);
+    // d = (1 + a) / 2 in [1/2, 1): we compute 1/d, then halve it.
+    let half_denominator: F0 = a.rounding_half_sum(F0::ONE);
+    let mut x: F2 = C_48_OVER_17 + half_denominator.mul(C_NEG_32_OVER_17);
+    for _ in 0..3 {
+        let half_denominator_times_x: F2 = half_denominator.mul(x);
+        let one_minus_half_denominator_times_x = F2::ONE - half_denominator_times_x;
+        let correction: FixedPoint<4> = x.mul(one_minus_half_denominator_times_x);
+        x = x + correction.rescale::<2>();
+    }
+    x.exact_mul_by_pot::<1>().rescale::<0>()
+}
+
+/// TFLite's `GetReciprocal`: for a positive `x` with `x_integer_digits`
+/// integer bits, returns `(scale, num_bits_over_unit)` where `scale` is the
+/// Q0.31 raw value of `2^num_bits_over_unit / x_real` (in `[1/2, 1]`).
+pub fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
+    let headroom_plus_one = (x as u32).leading_zeros();
+    let num_bits_over_unit = x_integer_digits - headroom_plus_one as i32;
+    // Normalise x to [1, 2) as an unsigned Q1.31 and subtract one, leaving a
+    // Q0.31 value in [0, 1).
+    let shifted_sum_minus_one = (x as u32)
+        .checked_shl(headroom_plus_one)
+        .unwrap_or(0)
+        .wrapping_sub(1 << 31) as i32;
+    let scale = one_over_one_plus_x_for_x_in_0_1(FixedPoint::from_raw(shifted_sum_minus_one));
+    (scale.raw(), num_bits_over_unit)
+}
+
+// ---------------------------------------------------------------------------
+// Softmax (int8 input)
+// ---------------------------------------------------------------------------
+
+/// Integer bits of the scaled input differences fed to `exp` (Q5.26): room
+/// for differences down to -32 after scaling.
+pub const SOFTMAX_SCALED_DIFF_INTEGER_BITS: i32 = 5;
+/// Integer bits of the sum of exponentials (Q12.19): up to 4096 terms of at
+/// most one.
+pub const SOFTMAX_ACCUMULATION_INTEGER_BITS: i32 = 12;
+
+/// TFLite's `PreprocessSoftmaxScaling`: the multiplier that turns an input
+/// difference (in input quanta) into a Q`input_integer_bits` fixed-point
+/// value of `beta * difference`: `beta * input_scale *
+/// 2^(31 - input_integer_bits)`, capped at `2^31 - 1`, through
+/// [`quantize_multiplier_greater_than_one`]. Returns `(multiplier,
+/// left_shift)`; fails (TFLM aborts) when that real value is not above 1.
+///
+/// TFLM passes `beta` and `input_scale` as `f32` widened to `f64`.
+pub fn preprocess_softmax_scaling(
+    beta: f64,
+    input_scale: f64,
+    input_integer_bits: i32,
+) -> Result<(i32, i32), QuantError> {
+    let scale = (1u64 << (31 - input_integer_bits).clamp(0, 62)) as f64;
+    let max_real_multiplier = ((1u64 << 31) - 1) as f64;
+    let real = (beta * input_scale * scale).min(max_real_multiplier);
+    quantize_multiplier_greater_than_one(real)
+}
+
+/// TFLite's `CalculateInputRadius`: the largest input difference (in input
+/// quanta) whose scaled value still fits in `input_integer_bits` integer bits
+/// of a `total_signed_bits`-bit fixed-point number, given the `left_shift`
+/// from [`preprocess_softmax_scaling`]: `floor((2^iib - 1) * 2^(tsb - iib) /
+/// 2^left_shift)`. Softmax's `diff_min` is its negation. `total_signed_bits`
+/// is 31 in every TFLM caller.
+pub fn calculate_input_radius(
+    input_integer_bits: i32,
+    input_left_shift: i32,
+    total_signed_bits: i32,
+) -> i32 {
+    let pow2 = |e: i32| (1u64 << e.clamp(0, 62)) as f64;
+    // All factors are powers of two or small integers: this is exact.
+    let max_input_rescaled = ((pow2(input_integer_bits) - 1.0)
+        * pow2(total_signed_bits - input_integer_bits))
+        / pow2(input_left_shift);
+    libm::floor(max_input_rescaled) as i32
+}
+
+/// What the int8-input quantized softmax needs, as TFLM's `SoftmaxParams`
+/// holds it for int8 input (computed in `CalculateSoftmaxParams`).
+///
+/// The output quantization is fixed by TFLM and checked by the kernel, not
+/// here: int8 output needs zero point -128 and scale exactly 1/256; int16
+/// output needs zero point -32768 and scale within 0.1% of 1/65536.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoftmaxParams {
+    /// Q0.31 multiplier of `beta * input_scale * 2^26`.
+    pub input_multiplier: i32,
+    /// Its left shift (`>= 0`).
+    pub input_left_shift: i32,
+    /// Input differences from the row maximum below this (in input quanta)
+    /// contribute nothing and output the minimum.
+    pub diff_min: i32,
+}
+
+impl SoftmaxParams {
+    /// Parameters for int8 input with scale `input_scale` and the op's
+    /// `beta`, exactly as TFLM derives them (the zero point cancels out).
+    pub fn for_int8_input(beta: f32, input_scale: f32) -> Result<Self, QuantError> {
+        let (input_multiplier, input_left_shift) = preprocess_softmax_scaling(
+            f64::from(beta),
+            f64::from(input_scale),
+            SOFTMAX_SCALED_DIFF_INTEGER_BITS,
+        )?;
+        let diff_min =
+            -calculate_input_radius(SOFTMAX_SCALED_DIFF_INTEGER_BITS, input_left_shift, 31);
+        Ok(SoftmaxParams {
+            input_multiplier,
+            input_left_shift,
+            diff_min,
+        })
+    }
+
+    /// `exp(beta * input_scale * diff)` in Q0.31 for a difference `diff <= 0`
+    /// from the row maximum, or `None` below `diff_min`.
+    #[inline]
+    fn exp_of_diff(&self, diff: i32) -> Option<FixedPoint<0>> {
+        if diff < self.diff_min {
+            return None;
+        }
+        let scaled = multiply_by_quantized_multiplier_greater_than_one(
+            diff,
+            self.input_multiplier,
+            self.input_left_shift,
+        );
+        Some(exp_on_negative_values(FixedPoint::<
+            SOFTMAX_SCALED_DIFF_INTEGER_BITS,
+        >::from_raw(scaled)))
+    }
+}
+
+/// One row of TFLM's reference int8 softmax, writing the unclamped output
+/// through `store(index, value)`, where the value is already offset by
+/// `out_min` and clamped to `out_min..=out_max`.
+fn softmax_row(
+    input: &[i8],
+    params: &SoftmaxParams,
+    out_bits: i32,
+    out_min: i32,
+    out_max: i32,
+    mut store: impl FnMut(usize, i32),
+) -> Result<(), QuantError> {
+    if input.is_empty() {
+        return Ok(());
+    }
+    let max_in_row = i32::from(input.iter().copied().max().unwrap_or(i8::MIN));
+
+    let mut sum_of_exps = FixedPoint::<SOFTMAX_ACCUMULATION_INTEGER_BITS>::ZERO;
+    for &x in input {
+        if let Some(e) = params.exp_of_diff(i32::from(x) - max_in_row) {
+            sum_of_exps = sum_of_exps + e.rescale::<SOFTMAX_ACCUMULATION_INTEGER_BITS>();
+        }
+    }
+
+    let (shifted_scale, num_bits_over_unit) =
+        get_reciprocal(sum_of_exps.raw(), SOFTMAX_ACCUMULATION_INTEGER_BITS);
+    let shifted_scale = FixedPoint::<0>::from_raw(shifted_scale);
+    // exp / sum = exp * shifted_scale / 2^num_bits_over_unit, and the output
+    // unit is 2^-out_bits.
+    let exponent = num_bits_over_unit + 31 - out_bits;
+    if !(0..=31).contains(&exponent) {
+        return Err(QuantError::SoftmaxRowTooLong);
+    }
+
+    for (i, &x) in input.iter().enumerate() {
+        let value = match params.exp_of_diff(i32::from(x) - max_in_row) {
+            Some(e) => {
+                let unsat = rounding_divide_by_pot(shifted_scale.mul::<0, 0>(e).raw(), exponent);
+                unsat.wrapping_add(out_min).clamp(out_min, out_max)
+            }
+            None => out_min,
+        };
+        store(i, value);
+    }
+    Ok(())
+}
+
+/// One row (the innermost dimension) of TFLM's reference quantized softmax,
+/// int8 in and int8 out (output zero point -128, scale 1/256), bit-exact.
+///
+/// Errors: [`QuantError::LengthMismatch`] if the slices differ in length,
+/// [`QuantError::SoftmaxRowTooLong`] where TFLM would abort (a row with more
+/// than about 256 entries equal to its maximum).
+pub fn softmax_int8_row(
+    input: &[i8],
+    output: &mut [i8],
+    params: &SoftmaxParams,
+) -> Result<(), QuantError> {
+    if input.len() != output.len() {
+        return Err(QuantError::LengthMismatch);
+    }
+    softmax_row(input, params, 8, i8::MIN.into(), i8::MAX.into(), |i, v| {
+        output[i] = v as i8;
+    })
+}
+
+/// One row of TFLM's reference quantized softmax with int8 input and int16
+/// output (output zero point -32768, scale 1/65536), bit-exact. Same maths
+/// as [`softmax_int8_row`], with a 16-bit output shift.
+pub fn softmax_int8_to_int16_row(
+    input: &[i8],
+    output: &mut [i16],
+    params: &SoftmaxParams,
+) -> Result<(), QuantError> {
+    if input.len() != output.len() {
+        return Err(QuantError::LengthMismatch);
+    }
+    softmax_row(
+        input,
+        params,
+        16,
+        i16::MIN.into(),
+        i16::MAX.into(),
+        |i, v| {
+            output[i] = v as i16;
+        },
+    )
+}

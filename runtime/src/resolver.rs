@@ -1,0 +1,165 @@
+//! Op resolvers: which kernel runs which operator.
+//!
+//! An application registers only the kernels its model uses in a
+//! [`MutableOpResolver`], so only those are linked into the firmware. Tools
+//! use [`AllOpsResolver`]. To use an optimized kernel, register it instead
+//! of the reference one; nothing else changes.
+
+use crate::kernel::Kernel;
+use crate::schema::{BuiltinOperator, OpKind};
+
+/// Finds the kernel for an operator. `find` gives an index, `kernel` the
+/// kernel at that index, so the interpreter can keep a plain number per op.
+pub trait OpResolver {
+    fn find(&self, op: OpKind<'_>) -> Option<usize>;
+    fn kernel(&self, index: usize) -> Option<&Kernel>;
+}
+
+#[derive(Clone, Copy)]
+enum Key {
+    Builtin(BuiltinOperator),
+    Custom(&'static str),
+}
+
+/// The resolver is full: raise its capacity `N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("op resolver is full ({0} kernels); raise its capacity")]
+pub struct ResolverFull(pub usize);
+
+/// A resolver with room for `N` kernels, filled by the application.
+pub struct MutableOpResolver<const N: usize> {
+    entries: [Option<(Key, Kernel)>; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for MutableOpResolver<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> MutableOpResolver<N> {
+    pub const fn new() -> Self {
+        MutableOpResolver {
+            entries: [None; N],
+            len: 0,
+        }
+    }
+
+    fn put(&mut self, key: Key, kernel: Kernel) -> Result<&mut Self, ResolverFull> {
+        // Registering an op again replaces its kernel.
+        for (k, existing) in self.entries[..self.len].iter_mut().flatten() {
+            let same = match (*k, key) {
+                (Key::Builtin(a), Key::Builtin(b)) => a == b,
+                (Key::Custom(a), Key::Custom(b)) => a == b,
+                _ => false,
+            };
+            if same {
+                *existing = kernel;
+                return Ok(self);
+            }
+        }
+        if self.len == N {
+            return Err(ResolverFull(N));
+        }
+        self.entries[self.len] = Some((key, kernel));
+        self.len += 1;
+        Ok(self)
+    }
+
+    /// Runs `kernel` for builtin operator `op`.
+    pub fn register(
+        &mut self,
+        op: BuiltinOperator,
+        kernel: Kernel,
+    ) -> Result<&mut Self, ResolverFull> {
+        self.put(Key::Builtin(op), kernel)
+    }
+
+    /// Runs `kernel` for the custom operator called `name`.
+    pub fn register_custom(
+        &mut self,
+        name: &'static str,
+        kernel: Kernel,
+    ) -> Result<&mut Self, ResolverFull> {
+        self.put(Key::Custom(name), kernel)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<const N: usize> OpResolver for MutableOpResolver<N> {
+    fn find(&self, op: OpKind<'_>) -> Option<usize> {
+        self.entries[..self.len].iter().position(|e| match (e, op) {
+            (Some((Key::Builtin(a), _)), OpKind::Builtin(b)) => *a == b,
+            (Some((Key::Custom(a), _)), OpKind::Custom(b)) => *a == b,
+            _ => false,
+        })
+    }
+
+    fn kernel(&self, index: usize) -> Option<&Kernel> {
+        self.entries.get(index)?.as_ref().map(|(_, k)| k)
+    }
+}
+
+/// Every kernel of this runtime (the reference ones): for tools, tests and
+/// the host. Firmware should register only what its model needs.
+#[derive(Clone, Copy, Default)]
+pub struct AllOpsResolver;
+
+impl OpResolver for AllOpsResolver {
+    fn find(&self, op: OpKind<'_>) -> Option<usize> {
+        match op {
+            OpKind::Builtin(code) => crate::kernels::REFERENCE
+                .iter()
+                .position(|(c, _)| *c == code),
+            OpKind::Custom(_) => None,
+        }
+    }
+
+    fn kernel(&self, index: usize) -> Option<&Kernel> {
+        crate::kernels::REFERENCE.get(index).map(|(_, k)| k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{EvalContext, KernelError, PrepareContext};
+    use crate::schema::op;
+
+    fn nop_prepare(_: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+        Ok(())
+    }
+
+    fn nop_eval(_: &mut EvalContext<'_>) -> Result<(), KernelError> {
+        Ok(())
+    }
+
+    const NOP: Kernel = Kernel {
+        prepare: nop_prepare,
+        eval: nop_eval,
+        output_aliases_input: false,
+    };
+
+    #[test]
+    fn registers_finds_and_fills_up() {
+        let mut r = MutableOpResolver::<2>::new();
+        r.register(op::ADD, NOP).unwrap();
+        r.register_custom("MyOp", NOP).unwrap();
+        assert_eq!(r.find(OpKind::Builtin(op::ADD)), Some(0));
+        assert_eq!(r.find(OpKind::Custom("MyOp")), Some(1));
+        assert_eq!(r.find(OpKind::Builtin(op::CONV_2D)), None);
+        assert_eq!(r.register(op::CONV_2D, NOP).err(), Some(ResolverFull(2)));
+        // Replacing an existing kernel needs no room.
+        r.register(op::ADD, NOP).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(r.kernel(0).is_some() && r.kernel(2).is_none());
+    }
+}
