@@ -1,6 +1,10 @@
 //! `tflm`: the host-side tool for the tflm runtime.
 
+mod host;
 mod inspect;
+mod run;
+mod size;
+mod tensor_io;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -30,6 +34,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one inference on the host: inputs from .npy (or raw .bin) files,
+    /// outputs to files or printed.
+    Run {
+        /// The .tflite file.
+        model: PathBuf,
+        /// One file per model input, in order (.npy checks dtype and shape; .bin is raw bytes).
+        #[arg(long = "input", value_name = "FILE")]
+        inputs: Vec<PathBuf>,
+        /// One file per model output, in order (.npy or .bin); printed if none given.
+        #[arg(long = "output", value_name = "FILE")]
+        outputs: Vec<PathBuf>,
+        /// Run with an arena of exactly this many bytes (as on a device).
+        #[arg(long, value_name = "BYTES")]
+        arena_size: Option<usize>,
+        /// Print the time each operator took.
+        #[arg(long)]
+        profile: bool,
+    },
+    /// Memory a model needs: with --arena, the exact arena bytes and the tensor plan.
+    Size {
+        /// Report the arena a model needs.
+        #[arg(long)]
+        arena: bool,
+        /// The .tflite file.
+        model: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The target to size for (the arena layout is the same on every target).
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,7 +93,58 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run {
+            model,
+            inputs,
+            outputs,
+            arena_size,
+            profile,
+        } => {
+            let bytes = read_file(&model)?;
+            let m = parse_model(&model, &bytes)?;
+            let args = run::RunArgs {
+                inputs,
+                outputs,
+                arena_size,
+                profile,
+            };
+            run::run(&model, &m, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Size {
+            arena,
+            model,
+            json,
+            target,
+        } => {
+            if !arena {
+                anyhow::bail!("tflm size needs --arena MODEL (sizes of built firmware come with `tflm size --target`)");
+            }
+            if let Some(t) = &target {
+                find_target(t)?;
+            }
+            let bytes = read_file(&model)?;
+            let m = parse_model(&model, &bytes)?;
+            let report = size::arena_report(&model, &m, target.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", size::render(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// A target by name, or one line that lists the known ones.
+fn find_target(name: &str) -> Result<tflm_targets::Target> {
+    let targets = tflm_targets::Targets::builtin();
+    targets.get(name).cloned().ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown target '{name}' (known: {}; `tflm targets` describes them)",
+            targets.names().join(", ")
+        )
+    })
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {

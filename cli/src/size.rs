@@ -1,0 +1,141 @@
+//! `tflm size --arena`: the exact arena a model needs, and where each tensor goes.
+
+use crate::host::{runtime_error, Arena, BIG_ARENA};
+use anyhow::Result;
+use comfy_table::{presets, CellAlignment, Table};
+use serde::Serialize;
+use std::path::Path;
+use tflm_runtime::interpreter::PlannedKind;
+use tflm_runtime::{AllOpsResolver, Interpreter, Model};
+
+#[derive(Serialize)]
+pub struct ArenaReport {
+    pub model: String,
+    /// The target asked for, if any (the figure is the same on every target).
+    pub target: Option<String>,
+    /// Bytes `allocate_tensors` needs: an arena of exactly this size works.
+    pub arena_bytes: usize,
+    pub activations_bytes: usize,
+    pub scratch_bytes: usize,
+    pub persistent_bytes: usize,
+    /// Planner working memory beyond the activations, needed only while allocating.
+    pub planning_bytes: usize,
+    /// Largest sum of live activations (16-byte aligned) at one operator.
+    pub lower_bound_bytes: usize,
+    pub tensors: Vec<PlannedRow>,
+}
+
+#[derive(Serialize)]
+pub struct PlannedRow {
+    pub index: usize,
+    pub name: String,
+    pub kind: &'static str,
+    pub offset: Option<usize>,
+    pub bytes: usize,
+    pub first_op: Option<usize>,
+    pub last_op: Option<usize>,
+}
+
+pub fn arena_report(path: &Path, model: &Model<'_>, target: Option<&str>) -> Result<ArenaReport> {
+    let resolver = AllOpsResolver;
+    let mut arena = Arena::new(BIG_ARENA);
+    let mut interpreter = Interpreter::new(model, &resolver, arena.bytes());
+    interpreter
+        .allocate_tensors()
+        .map_err(|e| runtime_error(path, model, e))?;
+    let usage = interpreter.arena_usage()?;
+    let sg = model.subgraph(0)?;
+    let mut tensors = Vec::new();
+    for k in 0..sg.tensors_len()? {
+        let p = interpreter.planned_tensor(k)?;
+        let (kind, in_arena) = match p.kind {
+            PlannedKind::Activation => ("activation", true),
+            PlannedKind::Alias => ("view", true),
+            PlannedKind::Constant => ("constant", false),
+            PlannedKind::Variable => ("variable", true),
+            PlannedKind::Unused => ("unused", false),
+        };
+        let lifetime = matches!(p.kind, PlannedKind::Activation | PlannedKind::Alias);
+        tensors.push(PlannedRow {
+            index: k,
+            name: sg.tensor(k)?.name()?.unwrap_or("").to_string(),
+            kind,
+            offset: in_arena.then_some(p.offset),
+            bytes: p.bytes,
+            first_op: lifetime.then_some(p.first_op),
+            last_op: lifetime.then_some(p.last_op),
+        });
+    }
+    Ok(ArenaReport {
+        model: path.display().to_string(),
+        target: target.map(str::to_string),
+        arena_bytes: usage.total,
+        activations_bytes: usage.activations,
+        scratch_bytes: usage.scratch,
+        persistent_bytes: usage.persistent,
+        planning_bytes: usage.planning,
+        lower_bound_bytes: usage.lower_bound,
+        tensors,
+    })
+}
+
+pub fn render(r: &ArenaReport) -> String {
+    let mut out = String::new();
+    let bound = if r.activations_bytes == r.lower_bound_bytes {
+        "at the lower bound".to_string()
+    } else {
+        format!("lower bound {}", r.lower_bound_bytes)
+    };
+    out += &format!("Arena for {}", r.model);
+    if let Some(t) = &r.target {
+        out += &format!(" on {t}");
+    }
+    out += "\n";
+    out += &format!(
+        "  total        {:>8} bytes  (an arena of exactly this size works)\n",
+        r.arena_bytes
+    );
+    out += &format!(
+        "  activations  {:>8} bytes  ({bound})\n",
+        r.activations_bytes
+    );
+    out += &format!(
+        "    scratch    {:>8} bytes  (largest at one operator)\n",
+        r.scratch_bytes
+    );
+    out += &format!(
+        "  persistent   {:>8} bytes  (tensor and operator tables, per-op data, variables)\n",
+        r.persistent_bytes
+    );
+    if r.planning_bytes > 0 {
+        out += &format!(
+            "  planning     {:>8} bytes  (planner working memory, during allocate only)\n",
+            r.planning_bytes
+        );
+    }
+    out += "  The layout holds no pointers: the figure is the same on a 32-bit target and on this host.\n";
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING);
+    t.set_header(vec![
+        "#", "tensor", "kind", "offset", "bytes", "first op", "last op",
+    ]);
+    let opt = |v: Option<usize>| v.map(|v| v.to_string()).unwrap_or_default();
+    for row in &r.tensors {
+        t.add_row(vec![
+            row.index.to_string(),
+            row.name.clone(),
+            row.kind.to_string(),
+            opt(row.offset),
+            row.bytes.to_string(),
+            opt(row.first_op),
+            opt(row.last_op),
+        ]);
+    }
+    for c in [0, 3, 4, 5, 6] {
+        if let Some(col) = t.column_mut(c) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    out += &format!("\nTensor plan\n{t}\n");
+    out
+}
