@@ -4,7 +4,9 @@ mod host;
 mod inspect;
 mod run;
 mod size;
+mod targets_cmd;
 mod tensor_io;
+mod test_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -51,6 +53,63 @@ enum Command {
         /// Print the time each operator took.
         #[arg(long)]
         profile: bool,
+    },
+    /// Build the test firmware for a target and run every test binary
+    /// (natively, in QEMU, ...), deciding each verdict from its output, exit
+    /// status and a timeout. Exit code 0 only if all passed.
+    Test {
+        /// The target (`tflm targets` lists them).
+        #[arg(long, default_value = "native")]
+        target: String,
+        /// native, qemu, renode or probe-rs (default: the target's first that works here).
+        #[arg(long)]
+        runner: Option<String>,
+        /// Run only binaries whose name contains this (`*` is a wildcard); repeatable.
+        #[arg(long = "filter", value_name = "PATTERN")]
+        filters: Vec<String>,
+        /// How many binaries run at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Seconds a binary may run before it is killed.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Write a JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Print the report as JSON (and nothing else on stdout).
+        #[arg(long)]
+        json: bool,
+        /// Run these prebuilt ELF files instead of building the test firmware.
+        #[arg(long = "binary", value_name = "ELF")]
+        binaries: Vec<PathBuf>,
+        /// Run a failing binary up to N more times; a pass on retry is reported as flaky.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        retry_failed: u32,
+        /// Build a firmware that embeds this model and checks its outputs on the target.
+        #[arg(long, value_name = "MODEL")]
+        model: Option<PathBuf>,
+        /// With --model: input data (.npy or .bin), one per model input (default: seeded random).
+        #[arg(long = "input", value_name = "FILE", requires = "model")]
+        inputs: Vec<PathBuf>,
+        /// With --model: expected outputs, one per model output (default: this host's run of the same runtime).
+        #[arg(long = "expect", value_name = "FILE", requires = "model")]
+        expects: Vec<PathBuf>,
+        /// Stream every binary's output as it runs.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// List the targets: CPU, memory, runners, and which runners work here.
+    Targets {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check what this machine has for building and running tests, and say
+    /// what to install.
+    Doctor {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Memory a model needs: with --arena, the exact arena bytes and the tensor plan.
     Size {
@@ -111,6 +170,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             run::run(&model, &m, &args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Test {
+            target,
+            runner,
+            filters,
+            jobs,
+            timeout,
+            junit,
+            json,
+            binaries,
+            retry_failed,
+            model,
+            inputs,
+            expects,
+            verbose,
+        } => {
+            let args = test_cmd::TestArgs {
+                target: find_target(&target)?,
+                runner,
+                filters,
+                jobs,
+                timeout,
+                junit,
+                json,
+                binaries,
+                retry_failed,
+                model,
+                inputs,
+                expects,
+                verbose,
+            };
+            Ok(if test_cmd::run(args)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Targets { json } => {
+            targets_cmd::targets(json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { json } => Ok(if targets_cmd::doctor(json)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
         Command::Size {
             arena,
             model,

@@ -82,6 +82,10 @@ pub enum TensorProblem {
     BufferSize { has: usize, needs: usize },
     /// An operator writes to a constant tensor.
     WrittenConstant,
+    /// A zero point outside the range of the tensor's type.
+    ZeroPoint(i64),
+    /// A scale that is negative, infinite or NaN.
+    Scale,
 }
 
 impl fmt::Display for TensorProblem {
@@ -102,6 +106,12 @@ impl fmt::Display for TensorProblem {
             }
             TensorProblem::WrittenConstant => {
                 f.write_str("is a constant but an operator writes to it")
+            }
+            TensorProblem::ZeroPoint(z) => {
+                write!(f, "has zero point {z}, outside the range of its type")
+            }
+            TensorProblem::Scale => {
+                f.write_str("has a negative, infinite or NaN quantization scale")
             }
         }
     }
@@ -401,6 +411,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                     has: data.len(),
                     needs: bytes,
                 }));
+            }
+            if let Some(q) = t.quantization()? {
+                check_quantization(ty, &q).map_err(bad)?;
             }
             let dims_offset = offset_in(model_bytes, shape.as_bytes());
             let rank = shape.len();
@@ -889,6 +902,29 @@ pub struct IoInfo<'m> {
     pub shape: Shape<'m>,
     pub scale: f32,
     pub zero_point: i32,
+}
+
+/// Zero points inside the type's range, scales finite and not negative
+/// (zero is a channel of zero weights), so kernels can trust them.
+fn check_quantization(
+    ty: TensorType,
+    q: &crate::schema::Quantization<'_>,
+) -> Result<(), TensorProblem> {
+    let range = match ty {
+        TensorType::Int8 => Some((-128, 127)),
+        TensorType::UInt8 => Some((0, 255)),
+        TensorType::Int16 => Some((-32768, 32767)),
+        _ => None,
+    };
+    if let Some((lo, hi)) = range {
+        if let Some(z) = q.zero_point.iter().find(|z| !(lo..=hi).contains(z)) {
+            return Err(TensorProblem::ZeroPoint(z));
+        }
+    }
+    if q.scale.iter().any(|s| !(s.is_finite() && s >= 0.0)) {
+        return Err(TensorProblem::Scale);
+    }
+    Ok(())
 }
 
 fn slice_at(bytes: &[u8], offset: u32, len: u32) -> &[u8] {

@@ -7,10 +7,12 @@
 //!
 //! No plan can be smaller than [`lower_bound`]: the most bytes (16-aligned
 //! sizes) live at any one operator. TFLM's greedy planner (largest first,
-//! each at the lowest offset that fits) often misses it. This one:
+//! each at the lowest offset that fits) often misses it: 73728 bytes for
+//! the MLPerf Tiny VWW model, whose bound is 55296. This one:
 //!
-//! 1. runs a few greedy passes (several orders, lowest-fit and best-fit
-//!    placement) and keeps the best plan;
+//! 1. runs greedy passes (TFLM's, then other orders, lowest-fit and
+//!    best-fit placement) while they use at most a third of the budget, and
+//!    keeps the best plan;
 //! 2. if that is above the bound, runs an exact, budgeted depth-first search
 //!    for a plan of exactly the bound (and, if the bound is proved
 //!    unreachable, for plans between the bound and the best found).
@@ -19,24 +21,28 @@
 //! offset, each on top of the buffers already placed in its lifetime (and
 //! clear of fixed buffers); it branches on which buffer comes next. Any plan
 //! can be settled by moving buffers down without growing, so this finds a
-//! plan at the bound whenever one exists and the budget lasts. The pruning
-//! rules are in [`Planner::next_child`], [`Planner::place`] and
-//! [`Planner::sections_ok`]; the idea follows MiniMalloc (Moffitt, ASPLOS
-//! 2023).
+//! plan at the bound whenever one exists and the budget lasts. Its pruning
+//! rules are explained where they are applied (`next_child`, `place`,
+//! `sections_ok`); the approach follows MiniMalloc (Moffitt, ASPLOS 2023).
 //!
 //! Everything is deterministic, allocation-free and bounded: work is counted
-//! in steps (one array element or list node looked at, a handful of
-//! instructions) and the planner stops searching after [`WORK_BUDGET`] steps,
-//! keeping the best plan found.
+//! in steps (about one array element or list node looked at) and the planner
+//! stops searching after [`WORK_BUDGET`] steps, keeping the best plan found.
+//! Memory: the caller's [`PlanBuffer`] array and [`scratch_words`] words.
 
 /// Offsets of planned buffers and the arena size are multiples of this.
 pub const ALIGN: u32 = 16;
 
-/// Steps of work `plan` may spend beyond its first greedy pass (which always
-/// runs, like TFLM's planner, so the plan is never worse than TFLM's
-/// greedy one). Measured on a Cortex-M4 (QEMU instruction counts), the whole
-/// budget is about 3.5 million instructions.
-pub const WORK_BUDGET: u32 = 400_000;
+/// Steps of work [`plan`] may spend. Its first greedy pass (largest first,
+/// lowest fit: TFLM's planner) always completes, so no plan is worse than
+/// that one; then passes and searches run while steps are left.
+///
+/// Measured in QEMU (Cortex-M4, `opt-level = "s"`, instruction counts): a
+/// step is about 20 instructions; planning 200 buffers took at most 4.5
+/// million instructions in all (about 50 ms at 100 MHz), the MLPerf Tiny
+/// VWW model (31 buffers) 72 thousand. Outside the budget are checking the
+/// input and the first pass, quadratic in the number of buffers.
+pub const WORK_BUDGET: u32 = 200_000;
 
 /// One buffer to plan. `#[repr(C)]` and `Pod`, so an array of them can live
 /// in the arena itself.
@@ -142,9 +148,10 @@ const fn align_up32(x: u32) -> u32 {
     (x + (ALIGN - 1)) & !(ALIGN - 1)
 }
 
-/// The smallest arena any plan can use: the largest sum of aligned sizes of
-/// the buffers live at one operator (fixed buffers included). Saturates at
-/// `u32::MAX`.
+/// The smallest arena a plan can use: the largest sum of the aligned sizes
+/// of the buffers live at one operator. (Fixed buffers count with their
+/// exact sizes, as they may sit closer than [`ALIGN`] apart; the sum is
+/// then rounded up.) Saturates at `u32::MAX`.
 pub fn lower_bound(buffers: &[PlanBuffer]) -> u32 {
     live_peak(buffers).min(u32::MAX as u64) as u32
 }
@@ -158,15 +165,15 @@ fn live_peak(buffers: &[PlanBuffer]) -> u64 {
         let live: u64 = buffers
             .iter()
             .filter(|o| o.size > 0 && o.first <= t && t <= o.last)
-            .map(|o| align_up(o.size as u64))
+            .map(|o| o.extent())
             .sum();
         peak = peak.max(live);
     }
-    peak
+    align_up(peak)
 }
 
 /// Number of scratch arrays of one word per buffer that [`plan`] uses.
-const SCRATCH_ARRAYS: usize = 10;
+const SCRATCH_ARRAYS: usize = 11;
 
 /// `u32` words of working memory [`plan`] needs for `n` buffers.
 pub const fn scratch_words(n: usize) -> usize {
@@ -210,7 +217,9 @@ fn check(buffers: &[PlanBuffer]) -> Result<(), PlanError> {
                 last: b.last,
             });
         }
-        if align_up(b.end()) > MAX_ARENA {
+        // A planned buffer's offset is not read; a fixed one's must fit too.
+        let top = if b.is_fixed() { b.end() } else { b.size as u64 };
+        if b.size > 0 && align_up(top) > MAX_ARENA {
             return Err(PlanError::SizeOverflow(i));
         }
     }
@@ -240,8 +249,6 @@ enum Order {
     AreaDesc,
     /// By first use, the largest first among those starting together.
     FirstUse,
-    /// Longest-lived first.
-    LengthDesc,
     /// Those live where the most bytes are live first, then by area.
     Pressure,
 }
@@ -259,12 +266,13 @@ const GREEDY_PASSES: [(Order, Fit); 7] = [
 ];
 
 /// Orders the exact search tries in turn. The order breaks ties between
-/// buffers that fit equally low, so it steers the search.
-const SEARCH_ORDERS: [Order; 2] = [Order::Pressure, Order::LengthDesc];
+/// buffers that fit equally low, so it steers the search: by first use, a
+/// chain of operators gets every other tensor at offset 0, then the others
+/// on top, which is optimal for chains.
+const SEARCH_ORDERS: [Order; 2] = [Order::FirstUse, Order::Pressure];
 
-/// Step limit of each order's first try in the exact search; it doubles
-/// each round.
-const FIRST_TRY_STEPS: u32 = 50_000;
+/// Least step limit of each order's first try in the exact search.
+const FIRST_TRY_STEPS: usize = 20_000;
 
 /// Where a greedy pass puts a buffer among the gaps that fit it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,7 +291,8 @@ enum Search {
     OutOfBudget,
 }
 
-/// Planner state: the buffers and ten scratch arrays of one word per buffer.
+/// Planner state: the buffers and eleven scratch arrays of one word per
+/// buffer.
 ///
 /// Planned buffers (non-empty, not fixed) are referred to by rank, their
 /// position in `order`. Sections are the distinct times at which a planned
@@ -314,11 +323,15 @@ struct Planner<'a> {
     rem: &'a mut [u32],
     /// Depth -> search: rank of the buffer placed at that depth.
     stack: &'a mut [u32],
+    /// The ranks by first section: the buffers live in a range of sections
+    /// are found in a window of it.
+    by_time: &'a mut [u32],
     head: u32,
     /// Number of planned buffers.
     m: usize,
-    /// Number of sections.
+    /// Number of sections, and the most a lifetime spans after its first.
     sections: usize,
+    span: u32,
     /// Number of non-empty fixed buffers, and the highest end of one
     /// (aligned).
     fixed: usize,
@@ -338,7 +351,8 @@ impl<'a> Planner<'a> {
         let (hi, s) = s.split_at_mut(n);
         let (top, s) = s.split_at_mut(n);
         let (low, s) = s.split_at_mut(n);
-        let (rem, stack) = s.split_at_mut(n);
+        let (rem, s) = s.split_at_mut(n);
+        let (stack, by_time) = s.split_at_mut(n);
         let mut p = Planner {
             bufs,
             order,
@@ -351,9 +365,11 @@ impl<'a> Planner<'a> {
             low,
             rem,
             stack,
+            by_time,
             head: NONE,
             m: 0,
             sections: 0,
+            span: 0,
             fixed: 0,
             fixed_top: 0,
             work: WORK_BUDGET,
@@ -385,10 +401,11 @@ impl<'a> Planner<'a> {
         self.work = self.work.saturating_sub(n.min(u32::MAX as usize) as u32);
     }
 
-    /// Highest end over all buffers, aligned: the arena the plan needs.
+    /// Highest end over all non-empty buffers, aligned: the arena the plan
+    /// needs.
     fn height(&self) -> u64 {
-        let top = self.bufs.iter().map(|b| align_up(b.end())).max();
-        top.unwrap_or(0)
+        let sized = self.bufs.iter().filter(|b| b.size > 0);
+        sized.map(|b| align_up(b.end())).max().unwrap_or(0)
     }
 
     /// The sections (sorted distinct start times, kept in `low` meanwhile)
@@ -412,6 +429,7 @@ impl<'a> Planner<'a> {
             let b = self.bufs[self.order[r] as usize];
             self.lo[r] = keys.partition_point(|&k| k < b.first) as u32;
             self.hi[r] = keys.partition_point(|&k| k <= b.last) as u32 - 1;
+            self.span = self.span.max(self.hi[r] - self.lo[r]);
         }
         self.sections = len;
     }
@@ -430,7 +448,9 @@ impl<'a> Planner<'a> {
         let mut best = u64::MAX;
         let mut sorted = None;
         for (how, fit) in GREEDY_PASSES {
-            if best != u64::MAX && (best <= target || self.work == 0) {
+            // Leave most of the budget to the search, which does better
+            // than more passes on large inputs.
+            if best != u64::MAX && (best <= target || self.work < WORK_BUDGET / 3 * 2) {
                 break;
             }
             if sorted != Some(how) {
@@ -491,9 +511,11 @@ impl<'a> Planner<'a> {
 
     /// Searches at height `h`, in turn in each of [`SEARCH_ORDERS`], with a
     /// step limit per try that doubles each round: a search stuck in one
-    /// order does not hold up the others.
+    /// order does not hold up the others. A dive (placing every buffer once)
+    /// costs up to about `m * m` steps: the first tries allow a few.
     fn search_orders(&mut self, h: u32) -> Search {
-        let mut limit = FIRST_TRY_STEPS;
+        let dives = 3usize.saturating_mul(self.m).saturating_mul(self.m);
+        let mut limit = dives.max(FIRST_TRY_STEPS).min(u32::MAX as usize) as u32;
         loop {
             for how in SEARCH_ORDERS {
                 if self.work == 0 {
@@ -548,7 +570,6 @@ impl<'a> Planner<'a> {
                 Order::SizeDesc => b.size.cmp(&a.size).then(a.first.cmp(&b.first)),
                 Order::AreaDesc => area(b).cmp(&area(a)),
                 Order::FirstUse => a.first.cmp(&b.first).then(b.size.cmp(&a.size)),
-                Order::LengthDesc => len(b).cmp(&len(a)).then(b.size.cmp(&a.size)),
                 Order::Pressure => {
                     (pressure[y as usize].cmp(&pressure[x as usize])).then(area(b).cmp(&area(a)))
                 }
@@ -558,10 +579,13 @@ impl<'a> Planner<'a> {
         for r in 0..m {
             let i = self.order[r] as usize;
             (self.lo[r], self.hi[r]) = (self.top[i], self.low[i]);
+            self.by_time[r] = r as u32;
         }
+        let lo = &*self.lo;
+        self.by_time[..m].sort_unstable_by_key(|&r| (lo[r as usize], r));
         // A comparison costs a few steps.
         let log = (usize::BITS - m.leading_zeros()) as usize;
-        self.spend(4 * m * log + 2 * m);
+        self.spend(6 * m * log + 3 * m);
     }
 
     /// Each rank's pressure, in `fit`: the most bytes live at one time in
@@ -810,6 +834,18 @@ impl Planner<'_> {
         self.lo[r] <= self.hi[s] && self.lo[s] <= self.hi[r]
     }
 
+    /// The positions in `by_time` of every rank live in some section of
+    /// `a..=z` (and of a few others): those that start at most `span`
+    /// sections before `a` and not after `z`.
+    fn window(&mut self, a: u32, z: u32) -> core::ops::Range<usize> {
+        let (ranks, lo) = (&self.by_time[..self.m], &*self.lo);
+        let from = a.saturating_sub(self.span);
+        let start = ranks.partition_point(|&r| lo[r as usize] < from);
+        let end = ranks.partition_point(|&r| lo[r as usize] <= z);
+        self.spend(2 * (usize::BITS - self.m.leading_zeros()) as usize);
+        start..end
+    }
+
     /// The unplaced rank with the smallest key above `cursor` among those
     /// that fit under `h`, unless it would leave an unplaced buffer room
     /// wholly below it (candidates come by fit: later ones would too).
@@ -862,7 +898,10 @@ impl Planner<'_> {
         // sections whose lowest fit may change.
         let (mut a, mut z) = (lo, hi);
         let mut ok = true;
-        for s in 0..self.m {
+        let window = self.window(lo, hi);
+        self.spend(window.len() + (hi - lo) as usize);
+        for p in window {
+            let s = self.by_time[p] as usize;
             let f = self.fit[s];
             if f == PLACED || f >= end || !self.overlap(r, s) {
                 continue;
@@ -872,7 +911,6 @@ impl Planner<'_> {
             ok &= f.saturating_add(self.rsize(s)) <= h;
             (a, z) = (a.min(self.lo[s]), z.max(self.hi[s]));
         }
-        self.spend(self.m + (hi - lo) as usize);
         let ok = ok && self.sections_ok(a, z, offset, h);
         (Self::key(offset, r), ok)
     }
@@ -890,8 +928,10 @@ impl Planner<'_> {
         }
         self.restore_tops(r, depth);
         // Buffers live with it fit on the tops of their sections again.
-        let mut steps = self.m + (hi - lo) as usize;
-        for s in 0..self.m {
+        let window = self.window(lo, hi);
+        let mut steps = window.len() + (hi - lo) as usize;
+        for p in window {
+            let s = self.by_time[p] as usize;
             if s == r || self.fit[s] == PLACED || !self.overlap(r, s) {
                 continue;
             }
@@ -934,19 +974,20 @@ impl Planner<'_> {
     }
 
     /// After a placement at `l` that changed sections `a..=z`: whether the
-    /// unplaced bytes of every section still fit between `h` and the lowest
-    /// offset they can take. That is `l` (they come later in offset order)
-    /// or, where higher, the lowest fit among them (fits only rise). The
-    /// second term changed only in `a..=z` (the parent passed the others);
-    /// the first is checked for all sections.
+    /// unplaced bytes of each of those sections still fit between `h` and
+    /// the lowest offset they can take: `l` (they come later in offset
+    /// order) or, where higher, the lowest fit among them (fits only rise).
+    /// Other sections are not looked at: only `l` changed there, and a
+    /// check skipped costs some search, never a plan.
     fn sections_ok(&mut self, a: u32, z: u32, l: u32, h: u32) -> bool {
         // `low` of sections a..=z.
-        let m = self.m;
+        let window = self.window(a, z);
         let low = &mut self.low[a as usize..=z as usize];
         low.fill(u32::MAX);
-        let mut steps = m + 2 * low.len() + self.sections;
-        let ranks = self.fit[..m].iter().zip(&self.lo[..m]).zip(&self.hi[..m]);
-        for ((&f, &lo), &hi) in ranks {
+        let mut steps = window.len() + 2 * low.len();
+        for &s in &self.by_time[window] {
+            let s = s as usize;
+            let (f, lo, hi) = (self.fit[s], self.lo[s], self.hi[s]);
             if f == PLACED || hi < a || z < lo {
                 continue;
             }
@@ -957,23 +998,68 @@ impl Planner<'_> {
             steps += (hi - lo + 1) as usize;
         }
         let changed = a as usize..=z as usize;
-        let floors_ok = self.rem[changed.clone()]
+        let ok = self.rem[changed.clone()]
             .iter()
             .zip(&self.low[changed])
-            .all(|(&rem, &low)| rem == 0 || low.saturating_add(rem) <= h);
-        let most = 0;
-        let _ = l;
+            .all(|(&rem, &low)| rem == 0 || low.max(l).saturating_add(rem) <= h);
         self.spend(steps);
-        floors_ok && l.saturating_add(most) <= h
+        ok
     }
 }
 
 #[cfg(test)]
 mod tests {
     extern crate std;
+
     use super::*;
     use std::vec;
     use std::vec::Vec;
+
+    fn new(size: u32, first: u32, last: u32) -> PlanBuffer {
+        PlanBuffer::new(size, first, last)
+    }
+
+    fn run(bufs: &mut [PlanBuffer]) -> Result<u32, PlanError> {
+        let mut scratch = vec![0u32; scratch_words(bufs.len())];
+        plan(bufs, &mut scratch)
+    }
+
+    /// Bytes a buffer occupies in a plan.
+    fn span(b: &PlanBuffer) -> core::ops::Range<u64> {
+        b.offset as u64..b.end()
+    }
+
+    /// Panics unless `bufs` is a valid plan within `arena` bytes.
+    fn assert_valid(bufs: &[PlanBuffer], arena: u32) {
+        assert_eq!(arena % ALIGN, 0, "arena {arena} unaligned");
+        for (i, a) in bufs.iter().enumerate() {
+            if a.size == 0 {
+                continue;
+            }
+            if !a.is_fixed() {
+                assert_eq!(a.offset % ALIGN, 0, "buffer {i} unaligned: {a:?}");
+            }
+            assert!(a.end() <= arena as u64, "buffer {i} past {arena}: {a:?}");
+            for (j, b) in bufs.iter().enumerate().skip(i + 1) {
+                let (x, y) = (span(a), span(b));
+                let apart = x.end <= y.start || y.end <= x.start;
+                let disjoint = !a.lives_with(b) || b.size == 0;
+                assert!(
+                    apart || disjoint,
+                    "buffers {i} and {j} overlap: {a:?} {b:?}"
+                );
+            }
+        }
+    }
+
+    /// The arena of one greedy pass in `order`.
+    fn greedy(bufs: &[PlanBuffer], order: Order, fit: Fit) -> u64 {
+        let mut bufs = bufs.to_vec();
+        let mut scratch = vec![0u32; scratch_words(bufs.len())];
+        let mut p = Planner::new(&mut bufs, &mut scratch);
+        p.sort_order(order);
+        p.greedy(fit).unwrap()
+    }
 
     /// xorshift64*, seeded: failures reproduce.
     struct Rng(u64);
@@ -991,186 +1077,300 @@ mod tests {
         }
     }
 
-    fn random_buffers(
-        rng: &mut Rng,
-        n: usize,
-        times: u64,
-        max_len: u64,
-        max_size: u64,
-    ) -> Vec<PlanBuffer> {
-        (0..n)
-            .map(|_| {
-                let first = rng.below(times) as u32;
-                let len = rng.below(max_len) as u32;
-                let size = 1 + rng.below(max_size) as u32;
-                PlanBuffer::new(size, first, first + len)
-            })
-            .collect()
-    }
-
-    #[test]
-    #[ignore]
-    fn explore() {
-        let mut rng = Rng(0x1234_5678_9abc_def1);
-        for &(n, times, max_len, max_size) in &[
-            (8usize, 6u64, 3u64, 200u64),
-            (20, 15, 4, 1000),
-            (30, 20, 4, 1000),
-            (60, 40, 5, 5000),
-            (200, 120, 6, 20000),
-            (200, 60, 20, 20000),
-        ] {
-            let (mut at_bound, mut greedy_at_bound, mut total_work) = (0, 0, 0u64);
-            let mut max_work = 0;
-            let trials = 200;
-            for _ in 0..trials {
-                let mut bufs = random_buffers(&mut rng, n, times, max_len, max_size);
-                let bound = live_peak(&bufs);
-                let mut scratch = vec![0u32; scratch_words(n)];
-                let mut p = Planner::new(&mut bufs, &mut scratch);
-                p.sort_order(Order::SizeDesc);
-                if p.greedy(Fit::Lowest).unwrap() == bound {
-                    greedy_at_bound += 1;
-                }
-                p.work = WORK_BUDGET;
-                let t0 = std::time::Instant::now();
-                let h = p.run().unwrap();
-                let el = t0.elapsed();
-                let _ = el;
-                if h == bound {
-                    at_bound += 1;
-                }
-                let used = (WORK_BUDGET - p.work) as u64;
-                total_work += used;
-                max_work = max_work.max(used);
-            }
-            std::println!("n={n} times={times} len<{max_len}: TFLM greedy@bound {greedy_at_bound}, plan@bound {at_bound}, mean work {}, max {max_work}", total_work / trials);
-        }
-    }
-
-    #[test]
-    #[ignore]
-    fn explore_greedy() {
-        let mut rng = Rng(0x1234_5678_9abc_def1);
-        for &(n, times, max_len, max_size) in &[
-            (8usize, 6u64, 3u64, 200u64),
-            (20, 15, 4, 1000),
-            (30, 20, 4, 1000),
-            (60, 40, 5, 5000),
-            (200, 120, 6, 20000),
-            (200, 60, 20, 20000),
-        ] {
-            let mut wins = [[0u32; 2]; 5];
-            let mut only = [[0u32; 2]; 5];
-            for _ in 0..200 {
-                let mut bufs = random_buffers(&mut rng, n, times, max_len, max_size);
-                let mut scratch = vec![0u32; scratch_words(n)];
-                let mut p = Planner::new(&mut bufs, &mut scratch);
-                let mut h = [[0u64; 2]; 5];
-                for (k, how) in [
-                    Order::SizeDesc,
-                    Order::AreaDesc,
-                    Order::FirstUse,
-                    Order::LengthDesc,
-                    Order::Pressure,
-                ]
-                .iter()
-                .enumerate()
-                {
-                    p.sort_order(*how);
-                    for (f, fit) in [Fit::Lowest, Fit::Best].iter().enumerate() {
-                        h[k][f] = p.greedy(*fit).unwrap();
-                    }
-                }
-                let best = h.iter().flatten().min().copied().unwrap();
-                let count = h.iter().flatten().filter(|&&x| x == best).count();
-                for k in 0..5 {
-                    for f in 0..2 {
-                        if h[k][f] == best {
-                            wins[k][f] += 1;
-                            if count == 1 {
-                                only[k][f] += 1;
-                            }
-                        }
-                    }
-                }
-            }
-            std::println!("n={n} len<{max_len}: wins {wins:?} only {only:?}");
-        }
-    }
-
-    /// A model-like graph: a chain of `ops` operators, each reading the
-    /// previous output and sometimes an older one (a skip connection),
-    /// with sizes changing by stages.
-    fn model_like(rng: &mut Rng, ops: usize) -> Vec<PlanBuffer> {
+    /// `n` buffers over `times` operators, lifetimes up to `len`, sizes up
+    /// to `size`; a few empty, a few fixed (kept apart from each other).
+    fn random_buffers(rng: &mut Rng, n: usize, times: u64, len: u64, size: u64) -> Vec<PlanBuffer> {
         let mut bufs: Vec<PlanBuffer> = Vec::new();
-        let mut size = 4096 + rng.below(60000) as u32;
-        for op in 0..ops as u32 {
-            if rng.below(8) == 0 {
-                size = (size / 2).max(64) + rng.below(size as u64) as u32;
+        for _ in 0..n {
+            let first = rng.below(times) as u32;
+            let last = first + rng.below(len) as u32;
+            let size = match rng.below(20) {
+                0 => 0,
+                _ => 1 + rng.below(size) as u32,
+            };
+            let mut b = new(size, first, last);
+            b.offset = rng.next() as u32; // ignored unless fixed
+            if rng.below(15) == 0 {
+                b.fixed = 1;
+                b.offset = rng.below(4 * size as u64) as u32;
+                let clash = bufs.iter().any(|o| {
+                    o.is_fixed() && o.size > 0 && o.lives_with(&b) && {
+                        let (x, y) = (span(o), span(&b));
+                        x.start < y.end && y.start < x.end
+                    }
+                });
+                if clash {
+                    b.fixed = 0;
+                }
             }
-            bufs.push(PlanBuffer::new(size + rng.below(4) as u32 * 16, op, op + 1));
-            if rng.below(6) == 0 && op > 4 {
-                let k = bufs.len() - 2 - rng.below(4) as usize;
-                bufs[k].last = bufs[k].last.max(op);
-            }
-            if rng.below(10) == 0 {
-                bufs.push(PlanBuffer::new(256 + rng.below(8192) as u32, op, op));
-            }
+            bufs.push(b);
         }
         bufs
     }
 
     #[test]
-    #[ignore]
-    fn explore_models() {
-        let mut rng = Rng(0x5eed_0f_a11);
-        for &ops in &[30usize, 60, 120, 180] {
-            let (mut at_bound, mut greedy_at_bound, mut total_work) = (0, 0, 0u64);
-            let mut max_work = 0;
-            let mut n = 0;
-            let trials = 200;
-            for _ in 0..trials {
-                let mut bufs = model_like(&mut rng, ops);
-                n = bufs.len();
-                let bound = live_peak(&bufs);
-                let mut scratch = vec![0u32; scratch_words(n)];
-                let mut p = Planner::new(&mut bufs, &mut scratch);
-                p.sort_order(Order::SizeDesc);
-                if p.greedy(Fit::Lowest).unwrap() == bound {
-                    greedy_at_bound += 1;
-                }
-                p.work = WORK_BUDGET;
-                let h = p.run().unwrap();
-                if h == bound {
-                    at_bound += 1;
-                }
-                let used = (WORK_BUDGET - p.work) as u64;
-                total_work += used;
-                max_work = max_work.max(used);
-            }
-            std::println!("ops={ops} (n~{n}): TFLM greedy@bound {greedy_at_bound}, plan@bound {at_bound}, mean work {}, max {max_work}", total_work / trials);
+    fn nothing_to_plan() {
+        assert_eq!(run(&mut []), Ok(0));
+        let mut empty = [new(0, 0, 3), new(0, 1, 1)];
+        empty[1].offset = 1234;
+        assert_eq!(run(&mut empty), Ok(0));
+        assert_eq!(empty[1].offset, 0);
+    }
+
+    #[test]
+    fn one_buffer_is_aligned() {
+        let mut bufs = [new(100, 0, 0)];
+        assert_eq!(lower_bound(&bufs), 112);
+        assert_eq!(run(&mut bufs), Ok(112));
+        assert_eq!(bufs[0].offset, 0);
+    }
+
+    #[test]
+    fn disjoint_lifetimes_reuse_offset_zero() {
+        let mut bufs = [new(64, 0, 1), new(100, 2, 3), new(32, 4, 4)];
+        assert_eq!(run(&mut bufs), Ok(112));
+        assert!(bufs.iter().all(|b| b.offset == 0));
+    }
+
+    #[test]
+    fn nested_lifetimes_stack_up() {
+        // A long-lived buffer with short ones inside it, some overlapping.
+        let mut bufs = [
+            new(1000, 0, 9),
+            new(200, 1, 3),
+            new(300, 2, 5),
+            new(100, 4, 8),
+            new(50, 6, 7),
+        ];
+        let bound = lower_bound(&bufs);
+        assert_eq!(bound, 1008 + 208 + 304);
+        let arena = run(&mut bufs).unwrap();
+        assert_valid(&bufs, arena);
+        assert_eq!(arena, bound);
+    }
+
+    #[test]
+    fn empty_buffers_cost_nothing() {
+        let mut with = [new(64, 0, 2), new(0, 1, 1), new(48, 1, 3), new(0, 0, 9)];
+        with[3].offset = 999;
+        let mut without = [new(64, 0, 2), new(48, 1, 3)];
+        assert_eq!(run(&mut with), run(&mut without));
+        assert_eq!((with[1].offset, with[3].offset), (0, 0));
+        assert_eq!(lower_bound(&with), 112);
+    }
+
+    #[test]
+    fn fixed_buffers_keep_their_offsets() {
+        let mut bufs = [
+            PlanBuffer::fixed_at(100, 0, 5, 64),
+            new(64, 0, 2),
+            new(64, 3, 5),
+            new(200, 6, 7),
+            PlanBuffer::fixed_at(8, 6, 6, 8), // unaligned, inside the next one
+        ];
+        let arena = run(&mut bufs).unwrap();
+        assert_valid(&bufs, arena);
+        assert_eq!((bufs[0].offset, bufs[4].offset), (64, 8));
+        // The 64-byte buffers fit below the fixed one; the 200-byte one
+        // starts after the small fixed one.
+        assert_eq!((bufs[1].offset, bufs[2].offset, bufs[3].offset), (0, 0, 16));
+        assert_eq!(arena, 224);
+    }
+
+    #[test]
+    fn fixed_buffers_can_decide_the_arena() {
+        let mut bufs = [PlanBuffer::fixed_at(10, 0, 0, 1000), new(16, 0, 0)];
+        assert_eq!(run(&mut bufs), Ok(1024));
+        assert_eq!(bufs[1].offset, 0);
+    }
+
+    #[test]
+    fn errors() {
+        let mut bufs = [new(16, 0, 1), new(16, 1, 2)];
+        let mut small = [0u32; 5];
+        let needed = scratch_words(2);
+        let got = 5;
+        assert_eq!(
+            plan(&mut bufs, &mut small),
+            Err(PlanError::ScratchTooSmall { needed, got })
+        );
+
+        let mut bad = [new(16, 3, 2)];
+        let lifetime = PlanError::BadLifetime {
+            index: 0,
+            first: 3,
+            last: 2,
+        };
+        assert_eq!(run(&mut bad), Err(lifetime));
+
+        let mut clash = [
+            PlanBuffer::fixed_at(32, 0, 4, 0),
+            PlanBuffer::fixed_at(32, 5, 6, 0), // not live with the first
+            PlanBuffer::fixed_at(32, 4, 4, 31),
+        ];
+        assert_eq!(run(&mut clash), Err(PlanError::FixedOverlap { a: 0, b: 2 }));
+
+        let mut huge = [new(16, 0, 0), new(u32::MAX - 8, 0, 0)];
+        assert_eq!(run(&mut huge), Err(PlanError::SizeOverflow(1)));
+        let mut far = [PlanBuffer::fixed_at(16, 0, 0, u32::MAX - 20)];
+        assert_eq!(run(&mut far), Err(PlanError::SizeOverflow(0)));
+
+        let gib = 1 << 30;
+        let mut too_much = [new(3 * gib, 0, 1), new(gib, 1, 2), new(gib, 1, 1)];
+        assert_eq!(run(&mut too_much), Err(PlanError::ArenaOverflow));
+        assert_eq!(lower_bound(&too_much), u32::MAX);
+        // Not live together: fine.
+        let mut apart = [new(3 * gib, 0, 1), new(3 * gib, 2, 3)];
+        assert_eq!(run(&mut apart), Ok(3 * gib));
+
+        for e in [lifetime, PlanError::ArenaOverflow] {
+            assert!(!std::format!("{e}").is_empty());
         }
     }
-}
 
-#[doc(hidden)]
-pub fn bench_greedy(buffers: &mut [PlanBuffer], scratch: &mut [u32], passes: usize) -> u32 {
-    let mut p = Planner::new(buffers, scratch);
-    let _ = p.bound();
-    p.work = u32::MAX;
-    for (how, fit) in GREEDY_PASSES.iter().take(passes) {
-        p.sort_order(*how);
-        let _ = p.greedy(*fit);
+    #[test]
+    fn reaches_the_bound_where_largest_first_does_not() {
+        // Largest first puts the 64-byte buffers at 0 and 64 (and the one
+        // live at 3 at 0 again); the small long-lived one then has to go on
+        // top of both. The bound (128 at operators 0 and 1) is reachable: the
+        // buffer live over 0..=2 at 0, the one over 0..=1 and the small one
+        // above it at 64, the one live at 3 at 0.
+        let bufs = [new(64, 0, 1), new(64, 3, 3), new(16, 2, 4), new(64, 0, 2)];
+        assert_eq!(lower_bound(&bufs), 128);
+        assert_eq!(greedy(&bufs, Order::SizeDesc, Fit::Lowest), 144);
+        let mut planned = bufs;
+        let arena = run(&mut planned).unwrap();
+        assert_valid(&planned, arena);
+        assert_eq!(arena, 128);
     }
-    u32::MAX - p.work
-}
 
-#[doc(hidden)]
-pub fn bench_search(buffers: &mut [PlanBuffer], scratch: &mut [u32], budget: u32) -> u32 {
-    let mut p = Planner::new(buffers, scratch);
-    let b = p.bound();
-    p.work = budget;
-    let _ = p.search_orders(b as u32);
-    budget - p.work
+    #[test]
+    fn the_search_alone_reaches_the_bound() {
+        // The same case with only the exact search (no greedy pass first).
+        let mut bufs = [new(64, 0, 1), new(64, 3, 3), new(16, 2, 4), new(64, 0, 2)];
+        let mut scratch = vec![0u32; scratch_words(bufs.len())];
+        let mut p = Planner::new(&mut bufs, &mut scratch);
+        p.sort_order(Order::SizeDesc);
+        assert_eq!(p.search(128), Search::Found);
+        assert_eq!(p.search(112), Search::Impossible);
+        assert_eq!(p.search(128), Search::Found);
+        assert_eq!(p.height(), 128);
+        assert_valid(&bufs, 128);
+    }
+
+    /// The best plan by brute force: a lowest-fit pass in every order. (Some
+    /// order gives each optimal plan: the one sorted by offset, once the
+    /// plan is settled.)
+    fn optimum(bufs: &[PlanBuffer]) -> u64 {
+        let mut bufs = bufs.to_vec();
+        let mut scratch = vec![0u32; scratch_words(bufs.len())];
+        let mut p = Planner::new(&mut bufs, &mut scratch);
+        let m = p.m;
+        let mut best = p.greedy(Fit::Lowest).unwrap();
+        // Heap's algorithm over the ranks.
+        let mut c = vec![0usize; m];
+        let mut k = 1;
+        while k < m {
+            if c[k] < k {
+                let j = if k % 2 == 0 { 0 } else { c[k] };
+                p.order.swap(j, k);
+                best = best.min(p.greedy(Fit::Lowest).unwrap());
+                c[k] += 1;
+                k = 1;
+            } else {
+                c[k] = 0;
+                k += 1;
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn small_cases_get_the_best_plan() {
+        let mut rng = Rng(0x0dd_ba11);
+        let mut below_bound = 0;
+        for case in 0..400 {
+            let n = 2 + case % 6;
+            let mut bufs = random_buffers(&mut rng, n, 5, 4, 100);
+            let best = optimum(&bufs);
+            let arena = run(&mut bufs).unwrap();
+            assert_valid(&bufs, arena);
+            assert_eq!(arena as u64, best, "case {case}: {bufs:?}");
+            if best > lower_bound(&bufs) as u64 {
+                below_bound += 1;
+            }
+        }
+        // Some cases cannot reach the bound, so the search below the best
+        // greedy plan was tried too.
+        assert!(below_bound > 10, "{below_bound}");
+    }
+
+    #[test]
+    fn random_plans_are_valid() {
+        let mut rng = Rng(0x5eed_1234_abcd);
+        for case in 0..600 {
+            let n = 1 + rng.below(80) as usize;
+            let times = 1 + rng.below(n as u64);
+            let len = 1 + rng.below(8);
+            let size = [16, 100, 5000, 1 << 20][case % 4];
+            let bufs = random_buffers(&mut rng, n, times, len, size);
+            let mut planned = bufs.clone();
+            let arena = run(&mut planned).unwrap();
+            assert_valid(&planned, arena);
+            assert!(arena >= lower_bound(&bufs), "case {case}");
+            for (b, p) in bufs.iter().zip(&planned) {
+                assert_eq!(
+                    (b.size, b.first, b.last, b.fixed),
+                    (p.size, p.first, p.last, p.fixed)
+                );
+                if b.is_fixed() {
+                    assert_eq!(b.offset, p.offset, "case {case}: fixed offset moved");
+                }
+            }
+            // Never worse than largest first, and the same every time.
+            if bufs.iter().any(|b| !b.is_fixed() && b.size > 0) {
+                let tflm = greedy(&bufs, Order::SizeDesc, Fit::Lowest);
+                assert!(arena as u64 <= tflm, "case {case}");
+            }
+            let mut again = bufs.clone();
+            assert_eq!(run(&mut again), Ok(arena));
+            assert_eq!(again, planned);
+        }
+    }
+
+    #[test]
+    fn chains_reach_the_bound() {
+        // Operator i reads the output of i - 1; every tensor lives two
+        // steps, the pattern TFLM's planner often misses.
+        let mut rng = Rng(42);
+        for _ in 0..50 {
+            let mut bufs: Vec<PlanBuffer> = (0..60)
+                .map(|i| new(16 * (1 + rng.below(64) as u32), i, i + 1))
+                .collect();
+            let bound = lower_bound(&bufs);
+            let arena = run(&mut bufs).unwrap();
+            assert_valid(&bufs, arena);
+            assert_eq!(arena, bound);
+        }
+    }
+
+    #[test]
+    fn work_is_bounded() {
+        // Dense, mostly unreachable bounds: the budget runs out, and the
+        // result is still a valid plan no worse than largest first.
+        let mut rng = Rng(7);
+        for _ in 0..3 {
+            let bufs = random_buffers(&mut rng, 300, 60, 25, 20_000);
+            let mut planned = bufs.clone();
+            let mut scratch = vec![0u32; scratch_words(bufs.len())];
+            let arena = {
+                let mut p = Planner::new(&mut planned, &mut scratch);
+                let arena = p.run().unwrap();
+                assert_eq!(p.work, 0);
+                arena
+            };
+            assert_valid(&planned, arena as u32);
+            assert!(arena <= greedy(&bufs, Order::SizeDesc, Fit::Lowest));
+        }
+    }
 }

@@ -41,9 +41,9 @@ pub enum QuantError {
     /// Quantizing an activation bound (`zero_point + round(x / scale)`) does
     /// not fit in `i32`, or the scale is zero / NaN.
     ActivationRangeOverflow,
-    /// The softmax output shift fell outside `0..=31`: the row is too long for
-    /// the fixed-point accumulator (for int8 output, more than about 256
-    /// entries equal to the row maximum). TFLM aborts in that case.
+    /// The softmax output shift fell outside `0..=31`: with int8 output, the
+    /// row's exponentials sum to 512 or more (e.g. 512 entries equal to the
+    /// row maximum). TFLM aborts in that case.
     SoftmaxRowTooLong,
     /// Input and output slices have different lengths.
     LengthMismatch,
@@ -91,17 +91,18 @@ fn shl_wrapping(x: i32, shift: i32) -> i32 {
     }
 }
 
-/// `(a * b * 2) >> 32`, rounded to nearest (ties away from zero), saturating
-/// the one overflowing case `i32::MIN * i32::MIN` to `i32::MAX`. This is
-/// ARM's `VQRDMULH` and gemmlowp's `SaturatingRoundingDoublingHighMul`.
+/// `a * b / 2^31` (the high half of the doubled product), rounded to
+/// nearest with ties towards +infinity, saturating the one overflowing case
+/// `i32::MIN * i32::MIN` to `i32::MAX`. This is ARM's `VQRDMULH` and
+/// gemmlowp's `SaturatingRoundingDoublingHighMul`.
 #[inline]
 pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
     let ab = i64::from(a) * i64::from(b);
-    // Nudge by half an output unit towards the sign, then truncate towards
-    // zero: together, round half away from zero.
+    // Add half an output unit (just under half for negative products), then
+    // truncate towards zero: round to nearest, ties upward.
     let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
     ((ab + nudge) / (1i64 << 31)) as i32
 }
@@ -114,8 +115,8 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
     let e = exponent.clamp(0, 31) as u32;
     let mask = ((1i64 << e) - 1) as i32;
     let remainder = x & mask;
-    // Negative values round up at exactly one half, hence the +1 on the
-    // threshold: ties go away from zero on both sides.
+    // The shift floors, so a negative tie already lands away from zero: for
+    // negative x only a remainder strictly above one half rounds up.
     let threshold = (mask >> 1) + i32::from(x < 0);
     (x >> e) + i32::from(remainder > threshold)
 }
@@ -217,7 +218,7 @@ pub fn quantize_multiplier_smaller_than_one_exp(real: f64) -> Result<(i32, i32),
 /// left_shift)` with `left_shift >= 0`. Otherwise
 /// [`QuantError::MultiplierOutOfRange`] (TFLM aborts).
 pub fn quantize_multiplier_greater_than_one(real: f64) -> Result<(i32, i32), QuantError> {
-    if !(real > 1.0) || !real.is_finite() {
+    if !(real.is_finite() && real > 1.0) {
         return Err(QuantError::MultiplierOutOfRange);
     }
     let (m, shift) = quantize_multiplier(real);
@@ -228,25 +229,27 @@ pub fn quantize_multiplier_greater_than_one(real: f64) -> Result<(i32, i32), Qua
 }
 
 /// Effective output scale of CONV_2D, DEPTHWISE_CONV_2D and per-channel
-/// FULLY_CONNECTED: `input_scale * filter_scale / output_scale`, all in
-/// `f64` (TFLite's `PopulateConvolutionQuantizationParams`). Feed it to
-/// [`quantize_multiplier`].
+/// FULLY_CONNECTED: `input_scale * filter_scale / output_scale`, each
+/// widened to `f64` first (TFLite's `PopulateConvolutionQuantizationParams`).
+/// Feed it to [`quantize_multiplier`].
 #[inline]
 pub fn conv_effective_scale(input_scale: f32, filter_scale: f32, output_scale: f32) -> f64 {
     f64::from(input_scale) * f64::from(filter_scale) / f64::from(output_scale)
 }
 
-/// Effective output scale of per-tensor FULLY_CONNECTED. TFLM multiplies
-/// the input and filter scales in `f32` *before* widening
-/// (`GetQuantizedConvolutionMultipler`), which can differ in the last bit
-/// from [`conv_effective_scale`].
+/// Effective output scale of per-tensor FULLY_CONNECTED. The same `f64`
+/// product as [`conv_effective_scale`]: TFLM's published source
+/// (`GetQuantizedConvolutionMultipler`) multiplies the two scales in `f32`
+/// before widening, but the `tflite-micro` package this project checks
+/// against does not: its outputs match the `f64` product and not the `f32`
+/// one where the two differ (see `fc_scale_is_an_f64_product` in the tests).
 #[inline]
 pub fn fc_per_tensor_effective_scale(
     input_scale: f32,
     filter_scale: f32,
     output_scale: f32,
 ) -> f64 {
-    f64::from(input_scale * filter_scale) / f64::from(output_scale)
+    conv_effective_scale(input_scale, filter_scale, output_scale)
 }
 
 /// Applies a quantized multiplier from [`quantize_multiplier`]: `x *
@@ -364,12 +367,18 @@ pub fn try_activation_range_quantized(
         quantize_bound(f, output_scale, output_zero_point)
             .ok_or(QuantError::ActivationRangeOverflow)
     };
-    Ok(match activation {
+    let (min, max) = match activation {
         Activation::Relu => (qmin.max(q(0.0)?), qmax),
         Activation::Relu6 => (qmin.max(q(0.0)?), qmax.min(q(6.0)?)),
         Activation::ReluN1To1 => (qmin.max(q(-1.0)?), qmax.min(q(1.0)?)),
         Activation::None | Activation::Tanh | Activation::SignBit => (qmin, qmax),
-    })
+    };
+    // A zero point outside the type's range can empty the range; refuse it
+    // rather than hand kernels a clamp with min > max.
+    if min > max {
+        return Err(QuantError::ActivationRangeOverflow);
+    }
+    Ok((min, max))
 }
 
 /// [`try_activation_range_quantized`] for callers that have already checked
@@ -413,7 +422,7 @@ pub fn activation_range_f32(activation: Activation) -> (f32, f32) {
 /// is `[-2^I, 2^I)`. `I` must be in `0..=31`.
 ///
 /// `+`, `-` and negation wrap (gemmlowp leaves them unchecked); `*` between
-/// formats is [`FixedPoint::mul`], whose result has `I + J` integer bits.
+/// formats is [`FixedPoint::mul_fixed`], whose result has `I + J` integer bits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FixedPoint<const I: i32>(i32);
 
@@ -447,7 +456,7 @@ impl<const I: i32> FixedPoint<I> {
     /// The product, rounded to nearest, in the format with `K = I + J`
     /// integer bits (checked at compile time).
     #[inline]
-    pub fn mul<const J: i32, const K: i32>(self, other: FixedPoint<J>) -> FixedPoint<K> {
+    pub fn mul_fixed<const J: i32, const K: i32>(self, other: FixedPoint<J>) -> FixedPoint<K> {
         const {
             assert!(
                 K == I + J,
@@ -526,15 +535,15 @@ pub fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: FixedPoint<0>)
     const ONE_THIRD: F = F::from_raw(715_827_883);
     // Expand in x = a + 1/8, which lies in [-1/8, 1/8).
     let x = a + F::constant_pot(-3);
-    let x2: F = x.mul(x);
-    let x3: F = x2.mul(x);
-    let x4: F = x2.mul(x2);
+    let x2: F = x.mul_fixed(x);
+    let x3: F = x2.mul_fixed(x);
+    let x4: F = x2.mul_fixed(x2);
     let x4_over_4 = x4.saturating_rounding_multiply_by_pot(-2);
     // (x^4/4 + x^3) / 3 + x^2, halved: x^2/2 + x^3/6 + x^4/24.
-    let x2_x3_x4_terms =
-        ((x4_over_4 + x3).mul::<0, 0>(ONE_THIRD) + x2).saturating_rounding_multiply_by_pot(-1);
+    let x2_x3_x4_terms = ((x4_over_4 + x3).mul_fixed::<0, 0>(ONE_THIRD) + x2)
+        .saturating_rounding_multiply_by_pot(-1);
     // Plain (wrapping) add: gemmlowp only saturates this for 16-bit types.
-    EXP_MINUS_ONE_EIGHTH + EXP_MINUS_ONE_EIGHTH.mul(x + x2_x3_x4_terms)
+    EXP_MINUS_ONE_EIGHTH + EXP_MINUS_ONE_EIGHTH.mul_fixed(x + x2_x3_x4_terms)
 }
 
 /// `exp(a)` for `a <= 0` with `I` integer bits, result in Q0.31 (gemmlowp's
@@ -576,7 +585,7 @@ pub fn exp_on_negative_values<const I: i32>(a: FixedPoint<I>) -> FixedPoint<0> {
         // Only bits the format can hold; exp(-32) and below are handled by
         // the clamp.
         if I > k && remainder & (1 << (fractional_bits + k)) != 0 {
-            result = result.mul(F0::from_raw(multiplier));
+            result = result.mul_fixed(F0::from_raw(multiplier));
         }
     }
     if I > 5 {
@@ -603,11 +612,11 @@ pub fn one_over_one_plus_x_for_x_in_0_1(a: FixedPoint<0>) -> FixedPoint<0> {
     const C_NEG_32_OVER_17: F2 = F2::from_raw(-1_010_580_540);
     // d = (1 + a) / 2 in [1/2, 1): we compute 1/d, then halve it.
     let half_denominator: F0 = a.rounding_half_sum(F0::ONE);
-    let mut x: F2 = C_48_OVER_17 + half_denominator.mul(C_NEG_32_OVER_17);
+    let mut x: F2 = C_48_OVER_17 + half_denominator.mul_fixed(C_NEG_32_OVER_17);
     for _ in 0..3 {
-        let half_denominator_times_x: F2 = half_denominator.mul(x);
+        let half_denominator_times_x: F2 = half_denominator.mul_fixed(x);
         let one_minus_half_denominator_times_x = F2::ONE - half_denominator_times_x;
-        let correction: FixedPoint<4> = x.mul(one_minus_half_denominator_times_x);
+        let correction: FixedPoint<4> = x.mul_fixed(one_minus_half_denominator_times_x);
         x = x + correction.rescale::<2>();
     }
     x.exact_mul_by_pot::<1>().rescale::<0>()
@@ -767,7 +776,8 @@ fn softmax_row(
     for (i, &x) in input.iter().enumerate() {
         let value = match params.exp_of_diff(i32::from(x) - max_in_row) {
             Some(e) => {
-                let unsat = rounding_divide_by_pot(shifted_scale.mul::<0, 0>(e).raw(), exponent);
+                let unsat =
+                    rounding_divide_by_pot(shifted_scale.mul_fixed::<0, 0>(e).raw(), exponent);
                 unsat.wrapping_add(out_min).clamp(out_min, out_max)
             }
             None => out_min,
@@ -781,8 +791,8 @@ fn softmax_row(
 /// int8 in and int8 out (output zero point -128, scale 1/256), bit-exact.
 ///
 /// Errors: [`QuantError::LengthMismatch`] if the slices differ in length,
-/// [`QuantError::SoftmaxRowTooLong`] where TFLM would abort (a row with more
-/// than about 256 entries equal to its maximum).
+/// [`QuantError::SoftmaxRowTooLong`] where TFLM would abort (a row whose
+/// exponentials sum to 512 or more, e.g. 512 entries equal to its maximum).
 pub fn softmax_int8_row(
     input: &[i8],
     output: &mut [i8],
@@ -817,4 +827,710 @@ pub fn softmax_int8_to_int16_row(
             output[i] = v as i16;
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! Vectors marked "TFLM C++" come from TFLM's own `quantization_util.cc`,
+    //! `common.cc`, `kernel_util.cc` and gemmlowp's `fixedpoint.h` compiled on
+    //! the host; those marked "TFLM runtime" are outputs of one-op int8
+    //! models run by the `tflite-micro` Python package (the runtime the
+    //! project's goldens come from).
+    use super::*;
+
+    fn ldexp(x: f64, e: i32) -> f64 {
+        libm::ldexp(x, e)
+    }
+
+    #[test]
+    fn quantize_multiplier_matches_tflm() {
+        // (real, multiplier, shift), TFLM C++.
+        let cases: &[(f64, i32, i32)] = &[
+            (0.0, 0, 0),
+            (1.0, 1 << 30, 1),
+            (0.5, 1 << 30, 0),
+            (0.25, 1 << 30, -1),
+            (0.75, 1_610_612_736, 0),
+            (1.5, 1_610_612_736, 1),
+            (ldexp(1.0, 31), 1 << 30, 32),
+            // Significand rounds up to 2^31: halved, shift + 1.
+            (1.0 - ldexp(1.0, -32), 1 << 30, 1),
+            (1.0 - ldexp(1.0, -53), 1 << 30, 1),
+            // Ties of frac * 2^31 round away from zero.
+            (0.5 + ldexp(1.0, -32), (1 << 30) + 1, 0),
+            (0.5 + ldexp(1.0, -33), 1 << 30, 0),
+            (0.5 + ldexp(3.0, -33), (1 << 30) + 1, 0),
+            (0.75 + ldexp(1.0, -32), 1_610_612_737, 0),
+            // Shift -31 is kept, anything smaller is flushed to zero.
+            (ldexp(1.0, -31), 1 << 30, -30),
+            (ldexp(1.0, -32), 1 << 30, -31),
+            (ldexp(1.0000001, -32), 1_073_741_931, -31),
+            (3e-10, 1_383_505_806, -31),
+            (ldexp(1.0, -33), 0, 0),
+            (ldexp(1.9999999, -33), 0, 0),
+            (1e-300, 0, 0),
+            (5e-324, 0, 0),
+            // 1/255 as an f32 scale widened to f64.
+            (0.003921568859368563, 1_077_952_640, -7),
+            (1e10, 1_250_000_000, 34),
+            // Negative reals give negative multipliers.
+            (-0.5, -(1 << 30), 0),
+            (-1.0, -(1 << 30), 1),
+            (-0.75 - ldexp(1.0, -32), -1_610_612_737, 0),
+            (-(1.0 - ldexp(1.0, -33)), i32::MIN, 0),
+        ];
+        for &(real, m, s) in cases {
+            assert_eq!(quantize_multiplier(real), (m, s), "real = {real:e}");
+        }
+        assert_eq!(quantize_multiplier(f64::NAN), (0, 0));
+        assert_eq!(quantize_multiplier(f64::INFINITY), (0, 0));
+    }
+
+    #[test]
+    fn quantize_multiplier_checked_variants() {
+        assert_eq!(
+            quantize_multiplier_smaller_than_one_exp(0.5),
+            Ok((1 << 30, 0))
+        );
+        assert_eq!(
+            quantize_multiplier_smaller_than_one_exp(0.25),
+            Ok((1 << 30, -1))
+        );
+        assert_eq!(
+            quantize_multiplier_smaller_than_one_exp(3e-10),
+            Ok((1_383_505_806, -31))
+        );
+        for bad in [0.0, 1.0, 1.5, -0.5, f64::NAN, 1.0 - ldexp(1.0, -40)] {
+            assert_eq!(
+                quantize_multiplier_smaller_than_one_exp(bad),
+                Err(QuantError::MultiplierOutOfRange),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            quantize_multiplier_greater_than_one(1.5),
+            Ok((1_610_612_736, 1))
+        );
+        assert_eq!(
+            quantize_multiplier_greater_than_one(((1u64 << 31) - 1) as f64),
+            Ok((i32::MAX, 31))
+        );
+        for bad in [1.0, 0.5, 0.0, -2.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                quantize_multiplier_greater_than_one(bad),
+                Err(QuantError::MultiplierOutOfRange),
+                "{bad}"
+            );
+        }
+        // The single-rounding build saturates large shifts.
+        assert_eq!(quantize_multiplier_single_rounding(1e10), (i32::MAX, 30));
+        assert_eq!(
+            quantize_multiplier_single_rounding(0.75),
+            (1_610_612_736, 0)
+        );
+    }
+
+    #[test]
+    fn saturating_rounding_doubling_high_mul_matches_tflm() {
+        const MIN: i32 = i32::MIN;
+        const MAX: i32 = i32::MAX;
+        // (a, b, result), TFLM C++ (gemmlowp).
+        let cases: &[(i32, i32, i32)] = &[
+            (MIN, MIN, MAX), // the only overflow saturates
+            (MIN, MAX, -MAX),
+            (MAX, MAX, MAX - 1),
+            (MIN, 1 << 30, -(1 << 30)),
+            (1 << 30, 1 << 30, 1 << 29),
+            (-(1 << 30), 1 << 30, -(1 << 29)),
+            (-(1 << 30), MIN, 1 << 30),
+            (3, 1 << 30, 2),   // 1.5 -> 2
+            (-3, 1 << 30, -1), // -1.5 -> -1: ties go up, not away from zero
+            (3, MIN, -3),
+            (-3, MIN, 3),
+            (0, MIN, 0),
+        ];
+        for &(a, b, r) in cases {
+            assert_eq!(saturating_rounding_doubling_high_mul(a, b), r, "{a} * {b}");
+        }
+    }
+
+    #[test]
+    fn rounding_divide_by_pot_matches_tflm() {
+        // (x, exponent, result), TFLM C++ (gemmlowp): ties away from zero.
+        let cases: &[(i32, i32, i32)] = &[
+            (5, 1, 3),
+            (-5, 1, -3),
+            (1, 1, 1),
+            (-1, 1, -1),
+            (-3, 1, -2),
+            (-7, 1, -4),
+            (-1, 2, 0),
+            (-3, 2, -1),
+            (-5, 2, -1),
+            (-6, 2, -2),
+            (5, 2, 1),
+            (1, 2, 0),
+            (12345, 0, 12345),
+            (-12345, 0, -12345),
+            (i32::MIN, 1, -(1 << 30)),
+            (i32::MIN, 17, -16384),
+            (i32::MIN, 31, -1),
+            (i32::MAX, 31, 1),
+        ];
+        for &(x, e, r) in cases {
+            assert_eq!(rounding_divide_by_pot(x, e), r, "{x} / 2^{e}");
+        }
+        // Out-of-contract exponents are clamped rather than panicking.
+        assert_eq!(rounding_divide_by_pot(i32::MIN, 40), -1);
+        assert_eq!(rounding_divide_by_pot(7, -3), 7);
+    }
+
+    #[test]
+    fn saturating_rounding_multiply_by_pot_saturates_and_rounds() {
+        assert_eq!(saturating_rounding_multiply_by_pot(3, 2), 12);
+        assert_eq!(saturating_rounding_multiply_by_pot(1 << 29, 2), i32::MAX);
+        assert_eq!(
+            saturating_rounding_multiply_by_pot((1 << 29) - 1, 2),
+            i32::MAX - 3
+        );
+        assert_eq!(saturating_rounding_multiply_by_pot(-(1 << 29), 2), i32::MIN);
+        assert_eq!(
+            saturating_rounding_multiply_by_pot(-(1 << 29) - 1, 2),
+            i32::MIN
+        );
+        assert_eq!(saturating_rounding_multiply_by_pot(1, 31), i32::MAX);
+        assert_eq!(saturating_rounding_multiply_by_pot(-1, 40), i32::MIN);
+        assert_eq!(saturating_rounding_multiply_by_pot(-5, -1), -3);
+        assert_eq!(saturating_rounding_multiply_by_pot(-5, 0), -5);
+        assert_eq!(rounding_half_sum(i32::MAX, i32::MAX), i32::MAX);
+        assert_eq!(rounding_half_sum(1, 2), 2);
+        assert_eq!(rounding_half_sum(-1, -2), -2);
+        assert_eq!(rounding_half_sum(i32::MIN, i32::MIN), i32::MIN);
+    }
+
+    #[test]
+    fn multiply_by_quantized_multiplier_matches_tflm() {
+        const MIN: i32 = i32::MIN;
+        const MAX: i32 = i32::MAX;
+        // (x, multiplier, shift, result), TFLM C++ (default build).
+        let cases: &[(i32, i32, i32, i32)] = &[
+            (1000, 1 << 30, 0, 500),
+            (-1000, 1 << 30, 0, -500),
+            (3, 1 << 30, -1, 1),
+            (-3, 1 << 30, -1, -1),
+            (5, 1 << 30, -1, 2),
+            (-5, 1 << 30, -1, -1),
+            (100, 1_610_612_736, 3, 600),
+            (-100, 1_610_612_736, 3, -600),
+            (123_456, 0, 0, 0),
+            (MIN, MIN, 0, MAX),
+            (MAX, MAX, 0, MAX - 1),
+            // Double rounding: 0.49999... rounds to 0.5 first, then to 1.
+            (MAX, 1 << 30, -31, 1),
+            (-MAX, 1 << 30, -31, 0),
+            (7, MAX, -3, 1),
+            (-7, MAX, -3, -1),
+        ];
+        for &(x, m, s, r) in cases {
+            assert_eq!(
+                multiply_by_quantized_multiplier(x, m, s),
+                r,
+                "{x} * {m} * 2^{s}"
+            );
+        }
+        // The single-rounding form rounds (2^31 - 1) / 2^32 to 0.
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(MAX, 1 << 30, -31),
+            0
+        );
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(1000, 1 << 30, 0),
+            500
+        );
+        // A multiplier of 0 (what tiny scales flush to) zeroes everything.
+        let (m, s) = quantize_multiplier(1e-12);
+        assert_eq!((m, s), (0, 0));
+        for x in [MIN, -1, 0, 1, MAX] {
+            assert_eq!(multiply_by_quantized_multiplier(x, m, s), 0);
+        }
+        // SmallerThanOneExp / GreaterThanOne are the same maths split by sign.
+        assert_eq!(
+            multiply_by_quantized_multiplier_smaller_than_one_exp(-5, 1 << 30, -1),
+            -1
+        );
+        assert_eq!(
+            multiply_by_quantized_multiplier_greater_than_one(-100, 1_610_612_736, 3),
+            -600
+        );
+    }
+
+    #[test]
+    fn multiply_by_quantized_multiplier_i64_matches_tflm() {
+        // (x, multiplier, shift, result), TFLM C++.
+        let cases: &[(i64, i32, i32, i32)] = &[
+            (-301_464_715, 2_147_453_062, -26, -4),
+            (-13_934_014, 1_615_000_916, -9, -20467),
+            (-320_038_524_856, 2_011_834_654, 0, 826_463_283),
+            (-8, 1_881_007_013, 0, -7),
+            (1_499_156_885_803, 1_555_058_656, -29, 2022),
+        ];
+        for &(x, m, s, r) in cases {
+            assert_eq!(
+                multiply_by_quantized_multiplier_i64(x, m, s),
+                r,
+                "{x} * {m} * 2^{s}"
+            );
+        }
+        // Multipliers at the top saturate to 0x7FFF after the 16-bit reduction.
+        assert_eq!(
+            multiply_by_quantized_multiplier_i64(1 << 20, i32::MAX, 0),
+            multiply_by_quantized_multiplier_i64(1 << 20, 0x7FFF_0000, 0)
+        );
+    }
+
+    #[test]
+    fn fixed_point_functions_match_gemmlowp() {
+        // exp on Q5.26 inputs, TFLM C++ (gemmlowp).
+        let exp5: &[(i32, i32)] = &[
+            (0, i32::MAX),
+            (-1, 2_147_483_124),
+            (-(1 << 24), 1_672_462_419), // exp(-1/4)
+            (-(1 << 25), 1_302_515_042), // exp(-1/2)
+            (-(1 << 26), 790_015_308),   // exp(-1)
+            (-3 * (1 << 25), 479_168_506),
+            (-(1 << 28), 39_332_546), // exp(-4)
+            (-(1 << 29), 720_401),    // exp(-8)
+            (-(1 << 30), 242),        // exp(-16)
+            (-1_610_612_736, 0),
+            (i32::MIN, 0),
+        ];
+        for &(a, r) in exp5 {
+            assert_eq!(
+                exp_on_negative_values(FixedPoint::<5>::from_raw(a)).raw(),
+                r,
+                "exp({a})"
+            );
+        }
+        assert_eq!(
+            exp_on_negative_values(FixedPoint::<0>::from_raw(i32::MIN)).raw(),
+            790_015_308
+        );
+        assert_eq!(
+            exp_on_negative_values(FixedPoint::<0>::from_raw(-1)).raw(),
+            2_147_483_155
+        );
+        // Six integer bits add the clamp below -32.
+        assert_eq!(
+            exp_on_negative_values(FixedPoint::<6>::from_raw(-2_045_331_050)).raw(),
+            0
+        );
+
+        let recip: &[(i32, i32)] = &[
+            (0, i32::MAX),
+            (1 << 30, 1_431_655_762),
+            (1 << 29, 1_717_986_914),
+            (1_717_986_918, 1_193_046_472),
+            (i32::MAX, 1_073_741_820),
+        ];
+        for &(a, r) in recip {
+            assert_eq!(
+                one_over_one_plus_x_for_x_in_0_1(FixedPoint::from_raw(a)).raw(),
+                r,
+                "1/(1+{a})"
+            );
+        }
+        // (x in Q12.19, scale, num_bits_over_unit), TFLM C++.
+        let reciprocal: &[(i32, i32, i32)] = &[
+            (1 << 19, i32::MAX, 0),
+            (3 << 19, 1_431_655_762, 1),
+            ((1 << 19) + 1, 2_147_479_552, 0),
+            (1 << 27, i32::MAX, 8),
+            ((1 << 28) - 1, 1_073_741_828, 8),
+            (52, 1_321_528_402, -14),
+            (2_824_205, 1_594_643_318, 2),
+        ];
+        for &(x, r, n) in reciprocal {
+            assert_eq!(get_reciprocal(x, 12), (r, n), "1/{x}");
+        }
+
+        // Formats and operators.
+        type F2 = FixedPoint<2>;
+        assert_eq!(F2::ONE.raw(), 1 << 29);
+        assert_eq!(FixedPoint::<0>::ONE.raw(), i32::MAX);
+        assert_eq!(F2::constant_pot(-1).raw(), 1 << 28);
+        let half = FixedPoint::<0>::from_raw(1 << 30);
+        let p: F2 = half.mul_fixed(F2::ONE);
+        assert_eq!(p.raw(), 1 << 28);
+        assert_eq!(F2::ONE.rescale::<0>().raw(), i32::MAX);
+        assert_eq!(half.rescale::<2>().raw(), 1 << 28);
+        assert_eq!(F2::ONE.exact_mul_by_pot::<3>().raw(), 1 << 29);
+        assert_eq!((F2::ONE + F2::ONE - F2::ONE).raw(), 1 << 29);
+        assert_eq!((-F2::ONE).raw(), -(1 << 29));
+        assert_eq!(
+            (F2::from_raw(i32::MAX) + F2::ONE).raw(),
+            i32::MIN + (1 << 29) - 1
+        );
+    }
+
+    #[test]
+    fn softmax_params_match_tflm() {
+        // (beta, input_scale, multiplier, left_shift, diff_min), TFLM C++.
+        let cases: &[(f32, f32, i32, i32, i32)] = &[
+            (1.0, 1.0 / 256.0, 1 << 30, 19, -3968),
+            (1.0, 0.1, 1_717_986_944, 23, -248),
+            (0.5, 0.05, 1_717_986_944, 21, -992),
+            (1.0, 2.3579869e-08, 1_699_108_608, 1, -1_040_187_392),
+            (3.9179802, 0.23761253, 1_999_223_930, 26, -31),
+            (3.1289463, 0.00037475245, 1_289_265_654, 17, -15872),
+            (1.0, 0.004637189, 1_274_660_864, 19, -3968),
+            // Capped at 2^31 - 1: only the row maximum survives.
+            (1.0, 100.0, i32::MAX, 31, 0),
+        ];
+        for &(beta, scale, m, ls, dm) in cases {
+            let p = SoftmaxParams::for_int8_input(beta, scale).unwrap();
+            assert_eq!(
+                (p.input_multiplier, p.input_left_shift, p.diff_min),
+                (m, ls, dm),
+                "beta {beta} scale {scale}"
+            );
+        }
+        // beta * scale * 2^26 <= 1: TFLM aborts.
+        assert_eq!(
+            SoftmaxParams::for_int8_input(1.0, 1e-9),
+            Err(QuantError::MultiplierOutOfRange)
+        );
+        // (input_integer_bits, left_shift, radius), TFLM C++.
+        for &(iib, ls, r) in &[
+            (5, 0, 2_080_374_784),
+            (5, 1, 1_040_187_392),
+            (5, 24, 124),
+            (5, 26, 31),
+            (5, 30, 1),
+            (5, 31, 0),
+            (0, 0, 0),
+            (12, 19, 4095),
+        ] {
+            assert_eq!(calculate_input_radius(iib, ls, 31), r, "iib {iib} ls {ls}");
+        }
+    }
+
+    struct SoftmaxCase {
+        beta: f32,
+        input_scale: f32,
+        input: &'static [i8],
+        out_i8: &'static [i8],
+        out_i16: &'static [i16],
+    }
+
+    #[test]
+    fn softmax_rows_match_tflm_runtime() {
+        // TFLM runtime: SOFTMAX int8 -> int8 (zp -128, 1/256) and int8 ->
+        // int16 (zp -32768, 1/65536) on [1, n] tensors.
+        let cases = [
+            SoftmaxCase {
+                beta: 2.1545434,
+                input_scale: 0.28092766,
+                input: &[-99, 56, 9, -18, -3, -93, 90, 107, 121, 89],
+                out_i8: &[-128, -128, -128, -128, -128, -128, -128, -128, 127, -128],
+                out_i16: &[
+                    -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32754, 32754, -32768,
+                ],
+            },
+            SoftmaxCase {
+                beta: 1.0,
+                input_scale: 0.4817066,
+                input: &[-126, -125, -122, -124, -123, -127, -128, -126],
+                out_i8: &[-114, -105, -32, -91, -69, -119, -123, -114],
+                out_i16: &[
+                    -29196, -26986, -8239, -23408, -17616, -30562, -31405, -29196,
+                ],
+            },
+            SoftmaxCase {
+                beta: 1.4383811,
+                input_scale: 0.254522,
+                input: &[90, 58, 62, 91, 108, 111, 94, 51, -125, -78, 42, -5],
+                out_i8: &[
+                    -128, -128, -128, -128, -64, 64, -128, -128, -128, -128, -128, -128,
+                ],
+                out_i16: &[
+                    -32746, -32768, -32768, -32736, -16418, 16266, -32671, -32768, -32768, -32768,
+                    -32768, -32768,
+                ],
+            },
+            SoftmaxCase {
+                beta: 0.23901506,
+                input_scale: 0.30077368,
+                input: &[68, 41, 57, -99, 105, 99, -93, 74, -46, -109, 117],
+                out_i8: &[-124, -127, -126, -128, -68, -89, -128, -121, -128, -128, 15],
+                out_i16: &[
+                    -31686, -32613, -32277, -32768, -17306, -22723, -32768, -31103, -32768, -32768,
+                    3869,
+                ],
+            },
+            SoftmaxCase {
+                beta: 2.9413624,
+                input_scale: 0.089649566,
+                input: &[6, 105, 91, -111, -120, -39, -9, 23, 48, -78],
+                out_i8: &[-128, 122, -122, -128, -128, -128, -128, -128, -128, -128],
+                out_i16: &[
+                    -32768, 31174, -31174, -32768, -32768, -32768, -32768, -32768, -32768, -32768,
+                ],
+            },
+            SoftmaxCase {
+                beta: 1.0,
+                input_scale: 0.015422114,
+                input: &[
+                    102, 124, 112, 98, 127, 102, 100, 92, 125, 120, 103, 123, 122, 113,
+                ],
+                out_i8: &[
+                    -112, -106, -110, -113, -105, -112, -113, -115, -106, -108, -112, -107, -107,
+                    -110,
+                ],
+                out_i16: &[
+                    -28796, -27191, -28133, -29033, -26927, -28796, -28916, -29363, -27104, -27525,
+                    -28734, -27276, -27360, -28061,
+                ],
+            },
+        ];
+        for c in &cases {
+            let p = SoftmaxParams::for_int8_input(c.beta, c.input_scale).unwrap();
+            let mut o8 = [0i8; 16];
+            let mut o16 = [0i16; 16];
+            let n = c.input.len();
+            softmax_int8_row(c.input, &mut o8[..n], &p).unwrap();
+            softmax_int8_to_int16_row(c.input, &mut o16[..n], &p).unwrap();
+            assert_eq!(&o8[..n], c.out_i8, "int8 out, input {:?}", c.input);
+            assert_eq!(&o16[..n], c.out_i16, "int16 out, input {:?}", c.input);
+        }
+    }
+
+    #[test]
+    fn softmax_long_rows_match_tflm_runtime() {
+        let p = SoftmaxParams::for_int8_input(1.0, 0.1).unwrap();
+        let input = [5i8; 512];
+        let mut o8 = [0i8; 512];
+        let mut o16 = [0i16; 512];
+        // TFLM runtime: 256 and 511 equal entries.
+        softmax_int8_row(&input[..256], &mut o8[..256], &p).unwrap();
+        assert!(o8[..256].iter().all(|&v| v == -127));
+        softmax_int8_to_int16_row(&input[..256], &mut o16[..256], &p).unwrap();
+        assert!(o16[..256].iter().all(|&v| v == -32512));
+        softmax_int8_to_int16_row(&input[..257], &mut o16[..257], &p).unwrap();
+        assert!(o16[..257].iter().all(|&v| v == -32513));
+        softmax_int8_row(&input[..511], &mut o8[..511], &p).unwrap();
+        assert!(o8[..511].iter().all(|&v| v == -127));
+        // 512: TFLM aborts (SIGABRT) for int8 output, int16 output still works.
+        assert_eq!(
+            softmax_int8_row(&input, &mut o8, &p),
+            Err(QuantError::SoftmaxRowTooLong)
+        );
+        softmax_int8_to_int16_row(&input, &mut o16, &p).unwrap();
+        assert!(o16.iter().all(|&v| v == -32640));
+        // Mismatched lengths and empty rows.
+        assert_eq!(
+            softmax_int8_row(&input[..3], &mut o8[..2], &p),
+            Err(QuantError::LengthMismatch)
+        );
+        assert_eq!(softmax_int8_row(&[], &mut [], &p), Ok(()));
+    }
+
+    /// FULLY_CONNECTED with one input feature, weight 1, input zero point 0:
+    /// the accumulator is `x + bias`.
+    fn fc_one_weight(scales: (f32, f32, f32), zo: i32, x: i32, bias: i32) -> i32 {
+        let (m, s) =
+            quantize_multiplier(fc_per_tensor_effective_scale(scales.0, scales.1, scales.2));
+        (multiply_by_quantized_multiplier(x + bias, m, s) + zo).clamp(-128, 127)
+    }
+
+    #[test]
+    fn fully_connected_rounds_twice_like_tflm_runtime() {
+        // TFLM runtime: int8 FULLY_CONNECTED [1,1] x [1,1] + bias with
+        // (input, weight, output) scales; output zero point; x; bias; output.
+        // In each case single rounding gives an output one lower or higher.
+        type FcCase = ((f32, f32, f32), i32, i32, i32, i32);
+        let cases: &[FcCase] = &[
+            ((0.01645448, 0.030231632, 0.47507247), 13, 24, 4273, 18),
+            ((0.03182248, 0.048394315, 0.17758992), -5, -10, 990, 4),
+            ((0.046753254, 0.021121632, 0.3939382), -13, -39, -160, -14),
+            ((0.007712672, 0.026529614, 0.37385422), 14, 114, -63149, -21),
+            ((0.04742561, 0.0471823, 0.38738015), -9, 96, -1048, -15),
+            ((0.015219086, 0.014959047, 0.458397), -8, 65, -144029, -80),
+            ((0.04711379, 0.0053765867, 0.49967661), -6, -8, 200224, 96),
+            ((0.011808431, 0.04904584, 0.2510783), -18, 43, -12832, -48),
+        ];
+        for &(scales, zo, x, bias, want) in cases {
+            assert_eq!(
+                fc_one_weight(scales, zo, x, bias),
+                want,
+                "{scales:?} {x} {bias}"
+            );
+            let (m, s) =
+                quantize_multiplier(fc_per_tensor_effective_scale(scales.0, scales.1, scales.2));
+            let single = (multiply_by_quantized_multiplier_single_rounding(x + bias, m, s) + zo)
+                .clamp(-128, 127);
+            assert_ne!(single, want, "single rounding should differ here");
+        }
+    }
+
+    #[test]
+    fn fc_scale_is_an_f64_product() {
+        // TFLM runtime, per-tensor FULLY_CONNECTED (zero points 0): cases
+        // where multiplying the scales in f32 first would give another output.
+        type FpCase = ((f32, f32, f32), i32, i32, i32);
+        let cases: &[FpCase] = &[
+            ((0.036792863, 0.016172599, 0.024941677), 121, -5297, -124),
+            ((0.010764426, 0.011746824, 0.00879735), 23, 8360, 121),
+            ((0.020351939, 0.017621003, 0.04980753), 17, 6024, 43),
+            ((0.004110222, 0.004123894, 0.03196126), -26, -91425, -49),
+        ];
+        for &(scales, x, bias, want) in cases {
+            assert_eq!(fc_one_weight(scales, 0, x, bias), want, "{scales:?}");
+            let f32_product = f64::from(scales.0 * scales.1) / f64::from(scales.2);
+            let (m, s) = quantize_multiplier(f32_product);
+            assert_ne!(multiply_by_quantized_multiplier(x + bias, m, s), want);
+        }
+    }
+
+    #[test]
+    fn add_matches_tflm_runtime() {
+        // TFLM runtime: int8 ADD of two [1, 8] tensors.
+        // ((scale, zp) x 2, output (scale, zp), activation, a, b, output).
+        type AddCase = (
+            (f32, i32),
+            (f32, i32),
+            (f32, i32),
+            Activation,
+            [i8; 8],
+            [i8; 8],
+            [i8; 8],
+        );
+        let cases: &[AddCase] = &[
+            (
+                (0.029127385, -32),
+                (0.072949104, 40),
+                (0.036462575, 124),
+                Activation::None,
+                [-106, 23, 56, 68, 2, -109, 93, -19],
+                [87, 14, -25, -93, -69, 121, -71, 121],
+                [127, 116, 64, -62, -67, 127, 2, 127],
+            ),
+            (
+                (0.050561145, -31),
+                (0.012216412, -45),
+                (0.09466782, -33),
+                Activation::Relu,
+                [-95, 121, 120, 33, -27, -69, 30, -47],
+                [-21, 80, -77, 27, -42, -109, 37, -112],
+                [-33, 64, 44, 10, -30, -33, 10, -33],
+            ),
+            (
+                (0.041755654, -59),
+                (0.011096233, -22),
+                (0.12567204, -76),
+                Activation::Relu6,
+                [112, -91, 89, 125, 62, -17, -26, -113],
+                [67, 124, -108, 16, 82, -111, 6, -120],
+                [-28, -74, -34, -28, -28, -70, -63, -76],
+            ),
+            (
+                (0.05297369, 105),
+                (0.037350584, 47),
+                (0.19356562, -11),
+                Activation::ReluN1To1,
+                [27, 116, 79, 47, -7, 51, 28, 72],
+                [76, 29, 37, -80, 48, 19, 66, 122],
+                [-16, -11, -16, -16, -16, -16, -16, -6],
+            ),
+        ];
+        for &((s1, z1), (s2, z2), (so, zo), act, a, b, want) in cases {
+            // TFLM's ADD prepare: both inputs scaled to a common 2 * max
+            // scale with 20 bits of headroom.
+            let twice_max = 2.0 * f64::from(s1.max(s2));
+            let (m1, sh1) =
+                quantize_multiplier_smaller_than_one_exp(f64::from(s1) / twice_max).unwrap();
+            let (m2, sh2) =
+                quantize_multiplier_smaller_than_one_exp(f64::from(s2) / twice_max).unwrap();
+            let (mo, sho) = quantize_multiplier_smaller_than_one_exp(
+                twice_max / ((1 << 20) as f64 * f64::from(so)),
+            )
+            .unwrap();
+            let (lo, hi) = try_activation_range_quantized(act, zo, so, -128, 127).unwrap();
+            for i in 0..8 {
+                let x1 = multiply_by_quantized_multiplier_smaller_than_one_exp(
+                    (i32::from(a[i]) - z1) << 20,
+                    m1,
+                    sh1,
+                );
+                let x2 = multiply_by_quantized_multiplier_smaller_than_one_exp(
+                    (i32::from(b[i]) - z2) << 20,
+                    m2,
+                    sh2,
+                );
+                let y =
+                    multiply_by_quantized_multiplier_smaller_than_one_exp(x1 + x2, mo, sho) + zo;
+                assert_eq!(y.clamp(lo, hi), i32::from(want[i]), "element {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn activation_ranges_match_tflm() {
+        use Activation::*;
+        // (activation, zero point, scale, int8?, range or None if TFLM
+        // refuses), TFLM C++ (CalculateActivationRangeQuantized).
+        type ActCase = (Activation, i32, f32, bool, Option<(i32, i32)>);
+        let cases: &[ActCase] = &[
+            (Relu6, -128, 6.0 / 255.0, true, Some((-128, 127))),
+            (Relu6, 0, 12.0, true, Some((0, 1))), // 6/12 = 0.5 rounds up
+            (ReluN1To1, 0, 2.0, true, Some((-1, 1))), // -0.5 rounds to -1
+            (ReluN1To1, 3, 4.0, true, Some((3, 3))), // +-0.25 round to 0
+            (ReluN1To1, -128, 1.0 / 128.0, true, Some((-128, 0))),
+            (Relu, -5, 0.1, true, Some((-5, 127))),
+            (Relu6, 10, 0.01, true, Some((10, 127))),
+            (Relu6, 0, 0.0001, false, Some((0, 32767))),
+            (Tanh, 7, 0.5, false, Some((-32768, 32767))),
+            (None, 0, 0.0, true, Some((-128, 127))),
+            (Relu, 0, 0.0, true, Option::None),    // 0 / 0
+            (Relu6, 0, 1e-10, true, Option::None), // 6e10 overflows i32
+        ];
+        for &(act, zp, scale, int8, want) in cases {
+            let (qmin, qmax) = if int8 { (-128, 127) } else { (-32768, 32767) };
+            let got = try_activation_range_quantized(act, zp, scale, qmin, qmax);
+            assert_eq!(got.ok(), want, "{act:?} zp {zp} scale {scale}");
+            if let Some(range) = want {
+                assert_eq!(
+                    activation_range_quantized(act, zp, scale, qmin, qmax),
+                    range
+                );
+            }
+        }
+        // The infallible form saturates instead of failing.
+        assert_eq!(
+            activation_range_quantized(Relu6, 0, 1e-10, -128, 127),
+            (0, 127)
+        );
+        assert_eq!(
+            activation_range_quantized(Relu, 0, 0.0, -128, 127),
+            (0, 127)
+        );
+
+        assert_eq!(activation_range_f32(None), (f32::MIN, f32::MAX));
+        assert_eq!(activation_range_f32(Relu), (0.0, f32::MAX));
+        assert_eq!(activation_range_f32(Relu6), (0.0, 6.0));
+        assert_eq!(activation_range_f32(ReluN1To1), (-1.0, 1.0));
+        assert_eq!(activation_range_f32(Tanh), (f32::MIN, f32::MAX));
+        assert_eq!(activation_range_f32(SignBit), (f32::MIN, f32::MAX));
+    }
+
+    #[test]
+    fn float_rounding_is_half_away_from_zero() {
+        assert_eq!(round_f32(0.5), 1.0);
+        assert_eq!(round_f32(-0.5), -1.0);
+        assert_eq!(round_f32(2.5), 3.0);
+        assert_eq!(round_f32(-2.5), -3.0);
+        assert_eq!(round_f32(0.49999997), 0.0);
+        assert_eq!(round_f64(0.49999999999999994), 0.0);
+        assert_eq!(round_f64(-1.5), -2.0);
+        assert_eq!(round_f64(4503599627370497.0), 4503599627370497.0);
+    }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use tflm_runtime::schema::{read_everything, Model};
+use tflm_runtime::{AllOpsResolver, Interpreter};
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);
@@ -56,10 +57,37 @@ fn mutate(rng: &mut Rng, model: &[u8]) -> Vec<u8> {
     m
 }
 
+/// The interpreter on an accepted (possibly nonsensical) model: any result
+/// but a panic; errors are one line.
+fn allocate_and_invoke(model: &Model<'_>, arena: &mut [u128]) {
+    let arena: &mut [u8] = bytemuck::cast_slice_mut(arena);
+    let mut it = Interpreter::new(model, &AllOpsResolver, arena);
+    match it.allocate_tensors() {
+        Ok(()) => {
+            for k in 0..it.inputs_len() {
+                if let Ok(v) = it.input_mut(k) {
+                    for (i, b) in v.data.iter_mut().enumerate() {
+                        *b = (i * 37) as u8;
+                    }
+                }
+            }
+            // Invoking the big zoo models thousands of times would make
+            // this test slow in a debug build; their allocation is checked.
+            if model.bytes().len() < 40_000 {
+                if let Err(e) = it.invoke() {
+                    assert!(!e.to_string().contains('\n'));
+                }
+            }
+        }
+        Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
+    }
+}
+
 #[test]
 fn mutated_models_never_panic() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let (mut accepted, mut rejected) = (0, 0);
+    let mut arena = vec![0u128; 1 << 14];
     for path in common::fixture_models()
         .into_iter()
         .chain(common::shared_models().into_iter().take(12))
@@ -75,6 +103,7 @@ fn mutated_models_never_panic() {
                             path.display()
                         )
                     });
+                    allocate_and_invoke(&model, &mut arena);
                     accepted += 1;
                 }
                 Err(e) => {

@@ -5,8 +5,8 @@
 //! an `f32` scale and an integer below 2^24 in magnitude is exact in `f64`,
 //! so that is one correctly rounded multiplication, the same as an `f32`
 //! multiply: the kernel uses `f32` (much cheaper on an MCU without a double
-//! FPU) and falls back to `f64` only for zero points so large that the
-//! difference may not fit in 24 bits.
+//! FPU). The interpreter keeps zero points inside their type's range, so
+//! `q - zero_point` (at most 16 bits each) always fits.
 //!
 //! Like TFLM, only per-tensor quantization is handled; per-channel inputs
 //! (TFLM would silently use the first scale) are refused.
@@ -20,8 +20,6 @@ use bytemuck::{Pod, Zeroable};
 struct Params {
     scale: f32,
     zero_point: i32,
-    /// 1 when `q - zero_point` always fits in 24 bits, so `f32` is exact.
-    exact_in_f32: u32,
 }
 
 fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
@@ -51,13 +49,9 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
             "DEQUANTIZE of a per-channel quantized tensor",
         ));
     }
-    let zero_point = input.zero_point();
-    // Inputs are at most 16 bits: |q - zero_point| < 2^24 for these.
-    let exact_in_f32 = zero_point.unsigned_abs() <= (1 << 24) - (1 << 16);
     let params = Params {
         scale: input.scale(),
-        zero_point,
-        exact_in_f32: exact_in_f32.into(),
+        zero_point: input.zero_point(),
     };
     ctx.alloc_op_data(core::mem::size_of::<Params>())?;
     ctx.write_op_data(0, &[params])
@@ -78,15 +72,8 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
 }
 
 fn dequantize<T: Copy + Into<i32>>(input: &[T], output: &mut [f32], p: &Params) {
-    let pairs = output.iter_mut().zip(input);
-    if p.exact_in_f32 != 0 {
-        for (o, &q) in pairs {
-            *o = p.scale * (q.into() - p.zero_point) as f32;
-        }
-    } else {
-        for (o, &q) in pairs {
-            *o = (f64::from(p.scale) * f64::from(q.into().wrapping_sub(p.zero_point))) as f32;
-        }
+    for (o, &q) in output.iter_mut().zip(input) {
+        *o = p.scale * (q.into() - p.zero_point) as f32;
     }
 }
 
@@ -176,16 +163,16 @@ mod tests {
     }
 
     #[test]
-    fn huge_zero_point_takes_the_double_path() {
-        // q - zero_point does not fit in 24 bits: computed in f64 as TFLM.
-        let out = OpTest::new(op::DEQUANTIZE)
+    fn a_zero_point_outside_the_type_is_refused_at_allocate() {
+        let err = OpTest::new(op::DEQUANTIZE)
             .input(T::i16(&[2], &[1, -32768]).q(0.3, -(1 << 26) - 1))
             .output(T::out(TensorType::Float32, &[2]))
             .run()
-            .unwrap()
-            .f32(0);
-        let expected = |q: i32| (f64::from(0.3f32) * f64::from(q + (1 << 26) + 1)) as f32;
-        assert_eq!(out, [expected(1), expected(-32768)]);
+            .unwrap_err();
+        assert!(
+            std::format!("{err}").contains("zero point -67108865"),
+            "{err}"
+        );
     }
 
     #[test]

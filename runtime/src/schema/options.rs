@@ -134,8 +134,8 @@ macro_rules! options {
         }
     )*
 
-        /// Decodes options of any type listed here, to find bad values early.
-        pub(crate) fn check_known(o: BuiltinOptions<'_>) -> Result<(), Fault> {
+        /// Decodes options of any type listed here (for tests and tools).
+        pub fn check_known(o: BuiltinOptions<'_>) -> Result<(), Fault> {
             $(if o.tag == $name::TAG {
                 $name::read(&o.table)?;
             })*

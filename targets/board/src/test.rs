@@ -65,7 +65,9 @@ impl Check {
         }
         for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
             let limit = tolerance * if e.abs() > 1.0 { e.abs() } else { 1.0 };
-            if !((a - e).abs() <= limit) {
+            // Written so that a NaN difference fails too.
+            let within = (a - e).abs() <= limit;
+            if !within {
                 self.fail(
                     Location::caller(),
                     format_args!("element {i}: expected {}, got {}", F(*e), F(*a)),

@@ -1,0 +1,435 @@
+//! `tflm test`: build the test firmware for a target, run every binary with
+//! a runner, and report.
+
+use crate::host::{runtime_error, Arena, BIG_ARENA};
+use crate::tensor_io;
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tflm_harness::firmware::{self, Binary};
+use tflm_harness::report::{BinaryResult, RunReport};
+use tflm_harness::runner::{check_available, Children, Limits};
+use tflm_harness::session::{self, Event, Job};
+use tflm_runtime::schema::TensorType;
+use tflm_runtime::{AllOpsResolver, Interpreter, Model};
+use tflm_targets::{RunnerKind, Target};
+
+pub struct TestArgs {
+    pub target: Target,
+    pub runner: Option<String>,
+    pub filters: Vec<String>,
+    pub jobs: Option<usize>,
+    pub timeout: u64,
+    pub junit: Option<PathBuf>,
+    pub json: bool,
+    pub binaries: Vec<PathBuf>,
+    pub retry_failed: u32,
+    pub model: Option<PathBuf>,
+    pub inputs: Vec<PathBuf>,
+    pub expects: Vec<PathBuf>,
+    pub verbose: bool,
+}
+
+/// The runner: the one asked for, else the target's first that works here.
+fn pick_runner(target: &Target, asked: Option<&str>) -> Result<RunnerKind> {
+    if let Some(name) = asked {
+        let runner = RunnerKind::parse(name).with_context(|| {
+            format!(
+                "unknown runner '{name}' (runners: {})",
+                RunnerKind::ALL
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        check_available(target, runner)?;
+        return Ok(runner);
+    }
+    let mut first_error = None;
+    for &r in &target.runners {
+        match check_available(target, r) {
+            Ok(()) => return Ok(r),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => bail!("target {} lists no runners", target.name),
+    }
+}
+
+/// `*` matches any run of characters; without `*` a filter matches anywhere.
+fn matches(filter: &str, name: &str) -> bool {
+    if !filter.contains('*') {
+        return name.contains(filter);
+    }
+    let parts: Vec<&str> = filter.split('*').collect();
+    let mut rest = name;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return part.is_empty() || rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+pub fn run(args: TestArgs) -> Result<bool> {
+    let target = &args.target;
+    let runner = pick_runner(target, args.runner.as_deref())?;
+    let children = Children::default();
+    {
+        let children = children.clone();
+        // Ctrl-C: end every emulator and binary, then stop.
+        let _ = ctrlc::set_handler(move || {
+            children.kill_all();
+            eprintln!("\ninterrupted: every test process was stopped");
+            std::process::exit(130);
+        });
+    }
+    let quiet = args.json;
+    let mut model_dir = None;
+    let binaries: Vec<Binary> = if !args.binaries.is_empty() {
+        args.binaries
+            .iter()
+            .map(|p| {
+                if !p.is_file() {
+                    bail!("no such binary: {}", p.display());
+                }
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                Ok(Binary {
+                    name,
+                    path: p.clone(),
+                })
+            })
+            .collect::<Result<_>>()?
+    } else {
+        let cwd = std::env::current_dir()?;
+        let checkout = firmware::find_checkout(&cwd)?;
+        let bins = match &args.model {
+            Some(model) => {
+                let dir = prepare_model(&checkout, target, model, &args.inputs, &args.expects)?;
+                model_dir = Some(dir);
+                vec!["model".to_string()]
+            }
+            None => Vec::new(),
+        };
+        if !quiet {
+            eprintln!(
+                "building test firmware for {} ({})...",
+                target.name, target.triple
+            );
+        }
+        let built = firmware::build(&checkout, target, &bins, model_dir.as_deref())?;
+        built
+            .into_iter()
+            .filter(|b| b.name != "model" || args.model.is_some())
+            .collect()
+    };
+    let jobs: Vec<Job> = binaries
+        .into_iter()
+        .filter(|b| args.filters.is_empty() || args.filters.iter().any(|f| matches(f, &b.name)))
+        .map(|b| Job {
+            name: b.name,
+            path: b.path,
+        })
+        .collect();
+    if jobs.is_empty() {
+        bail!(
+            "no test binary matches the filter ({})",
+            args.filters.join(", ")
+        );
+    }
+    let config = session::Config {
+        target: target.clone(),
+        runner,
+        jobs: args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }),
+        limits: Limits {
+            timeout: Duration::from_secs(args.timeout),
+            grace: Duration::from_secs(1),
+        },
+        retries: args.retry_failed,
+    };
+    if !quiet {
+        eprintln!(
+            "running {} test binaries on {} with {} ({} at a time)",
+            jobs.len(),
+            target.name,
+            runner,
+            config.jobs
+        );
+    }
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(jobs.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let verbose = args.verbose && !quiet;
+    let on_event = |e: Event<'_>| match e {
+        Event::Started { name, attempt } if attempt > 1 && !quiet => {
+            let line = format!("retrying {name} (attempt {attempt})");
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        Event::Output { bytes, .. } if verbose => {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(bytes);
+        }
+        Event::Finished { result } if !quiet => {
+            let line = result_line(result);
+            match &bar {
+                Some(b) => {
+                    b.inc(1);
+                    b.set_message(result.name.clone());
+                    b.println(line);
+                }
+                None => println!("{line}"),
+            }
+        }
+        _ => {}
+    };
+    let report = session::run(&config, &jobs, &children, &on_event)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report.junit_xml()?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", report.json()?);
+    } else {
+        print_failures(&report);
+        print_summary(&report);
+        if args.model.is_some() {
+            print_model_figures(&report, target)?;
+        }
+    }
+    Ok(report.failed() == 0)
+}
+
+fn result_line(r: &BinaryResult) -> String {
+    let word = match r.outcome() {
+        o if o.is_pass() && r.flaky() => "FLAKY",
+        o if o.is_pass() => "PASS",
+        tflm_harness::scan::Outcome::TimedOut => "TIMEOUT",
+        tflm_harness::scan::Outcome::Crashed => "CRASH",
+        _ => "FAIL",
+    };
+    format!(
+        "{word:<7} {:<28} {:>7.2} s  {}",
+        r.name,
+        r.attempt.duration.as_secs_f64(),
+        r.attempt.verdict.reason
+    )
+}
+
+fn print_failures(report: &RunReport) {
+    for r in report.results.iter().filter(|r| !r.outcome().is_pass()) {
+        println!("\n--- {} ({}) ---", r.name, r.attempt.verdict.reason);
+        print!("{}", r.attempt.log);
+        if !r.attempt.log.ends_with('\n') {
+            println!();
+        }
+        println!("--- end of {} ---", r.name);
+    }
+}
+
+fn print_summary(report: &RunReport) {
+    let flaky = report.results.iter().filter(|r| r.flaky()).count();
+    let total_time: f64 = report
+        .results
+        .iter()
+        .map(|r| r.attempt.duration.as_secs_f64())
+        .sum();
+    println!(
+        "\n{} on {} with {}: {} passed, {} failed{} ({} binaries, {:.1} s of test time)",
+        if report.failed() == 0 { "ok" } else { "FAILED" },
+        report.target,
+        report.runner,
+        report.passed(),
+        report.failed(),
+        if flaky > 0 {
+            format!(", {flaky} flaky")
+        } else {
+            String::new()
+        },
+        report.results.len(),
+        total_time
+    );
+}
+
+/// The model test's figures: the arena the firmware used and its size.
+fn print_model_figures(report: &RunReport, target: &Target) -> Result<()> {
+    for r in &report.results {
+        if let Some(line) = r
+            .attempt
+            .log
+            .lines()
+            .find(|l| l.contains("tflm: arena_used_bytes="))
+        {
+            let bytes = line.rsplit('=').next().unwrap_or("?").trim();
+            println!("arena used on {}: {bytes} bytes", target.name);
+        }
+        if let Ok(size) = tflm_harness::elf_size::elf_size(&r.path, target.stack) {
+            println!(
+                "firmware {}: flash {} bytes, RAM {} bytes (static {} + stack reserve {})",
+                r.name,
+                size.flash,
+                size.ram,
+                size.ram - size.stack_reserve,
+                size.stack_reserve
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Seeded random data for a tensor: the whole range for integers, [-1, 1] for floats.
+fn random_input(ty: TensorType, bytes: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    match ty {
+        TensorType::Float32 => (0..bytes / 4)
+            .flat_map(|_| {
+                (((next() >> 11) as f64 / (1u64 << 53) as f64) as f32 * 2.0 - 1.0).to_le_bytes()
+            })
+            .collect(),
+        _ => (0..bytes).map(|_| next() as u8).collect(),
+    }
+}
+
+/// Writes the model test's data (model, inputs, expected outputs, arena
+/// size) for the firmware build; the expected outputs come from `--expect`
+/// or from running the same runtime on this host.
+fn prepare_model(
+    checkout: &Path,
+    target: &Target,
+    model_path: &Path,
+    inputs: &[PathBuf],
+    expects: &[PathBuf],
+) -> Result<PathBuf> {
+    let bytes = std::fs::read(model_path)
+        .with_context(|| format!("cannot read {}", model_path.display()))?;
+    let model =
+        Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
+    let resolver = AllOpsResolver;
+    let mut arena = Arena::new(BIG_ARENA);
+    let mut it = Interpreter::new(&model, &resolver, arena.bytes());
+    it.allocate_tensors()
+        .map_err(|e| runtime_error(model_path, &model, e))?;
+    let dir = checkout
+        .join("target")
+        .join("tflm")
+        .join("model-test")
+        .join(&target.name);
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(&dir)? {
+        let _ = std::fs::remove_file(entry?.path());
+    }
+    std::fs::write(dir.join("model.tflite"), &bytes)?;
+    let n_in = it.inputs_len();
+    if !inputs.is_empty() && inputs.len() != n_in {
+        bail!(
+            "the model has {n_in} input(s), {} --input given",
+            inputs.len()
+        );
+    }
+    for k in 0..n_in {
+        let info = it.io_info(false, k)?;
+        let view = it.input_mut(k)?;
+        let data = match inputs.get(k) {
+            Some(file) => {
+                let loaded = tensor_io::read(file)?;
+                if loaded.bytes.len() != view.data.len() || loaded.ty.is_some_and(|t| t != info.ty)
+                {
+                    bail!(
+                        "input {k}: {} does not hold {} bytes of {}",
+                        file.display(),
+                        view.data.len(),
+                        info.ty
+                    );
+                }
+                loaded.bytes
+            }
+            None => random_input(info.ty, view.data.len(), 0x7f4a_7c15 + k as u64),
+        };
+        view.data.copy_from_slice(&data);
+        std::fs::write(dir.join(format!("input_{k}.bin")), &data)?;
+    }
+    it.invoke()
+        .map_err(|e| runtime_error(model_path, &model, e))?;
+    let n_out = it.outputs_len();
+    if !expects.is_empty() && expects.len() != n_out {
+        bail!(
+            "the model has {n_out} output(s), {} --expect given",
+            expects.len()
+        );
+    }
+    let mut float = Vec::new();
+    for k in 0..n_out {
+        let out = it.output(k)?;
+        let expected = match expects.get(k) {
+            Some(file) => tensor_io::read(file)?.bytes,
+            None => out.data.to_vec(),
+        };
+        if expected.len() != out.data.len() {
+            bail!(
+                "output {k}: --expect file has {} bytes, the model's output {}",
+                expected.len(),
+                out.data.len()
+            );
+        }
+        float.push((out.ty == TensorType::Float32).to_string());
+        std::fs::write(dir.join(format!("expected_{k}.bin")), &expected)?;
+    }
+    std::fs::write(dir.join("float_outputs.txt"), float.join(", "))?;
+    std::fs::write(dir.join("arena.txt"), it.arena_used_bytes().to_string())?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_substrings_and_globs() {
+        assert!(matches("conv", "depthwise_conv_2d"));
+        assert!(matches("conv*", "conv_2d"));
+        assert!(!matches("conv*", "depthwise_conv_2d"));
+        assert!(matches("*pool*", "max_pool_2d"));
+        assert!(matches("*_2d", "conv_2d"));
+        assert!(!matches("reader", "planner"));
+    }
+}
