@@ -16,6 +16,18 @@ for t in "${TARGETS[@]}"; do
     grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
 
+step "installing the emulators (QEMU) the target tests run on"
+need_apt=()
+command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+command -v qemu-system-riscv32 >/dev/null || need_apt+=(qemu-system-misc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+qemu-system-arm --version | head -1
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

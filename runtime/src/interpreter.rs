@@ -355,6 +355,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     }
 
     /// Plans every tensor into the arena and prepares every operator.
+    #[inline(never)]
     pub fn allocate_tensors(&mut self) -> Result<(), Error> {
         self.layout = None;
         let model = self.model;
@@ -771,6 +772,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     }
 
     /// Runs the model once, calling `profiler` around each operator.
+    #[inline(never)]
     pub fn invoke_with<P: Profiler>(&mut self, profiler: &mut P) -> Result<(), Error> {
         let l = self.layout()?;
         let model = self.model;
@@ -1032,6 +1034,7 @@ struct HeadPlan {
 /// Plans activations and scratch buffers, writes their offsets into the
 /// tensor and node records, and returns the head size.
 #[allow(clippy::too_many_arguments, clippy::result_large_err)]
+#[inline(never)]
 fn plan_head(
     model: &Model<'_>,
     sg: &Subgraph<'_>,

@@ -235,6 +235,36 @@ fn check(buffers: &[PlanBuffer]) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Sorts `v` by `less` (a strict total order: every order here breaks ties
+/// by index, so the result is the one any sort would give). Heapsort: in
+/// place, `O(n log n)` and small, where core's sorts would put several
+/// KiB of code into the firmware; one copy serves every order.
+fn heapsort(v: &mut [u32], less: &dyn Fn(u32, u32) -> bool) {
+    // Moves the element at `root` down the max-heap of `v[..end]`.
+    let sift_down = |v: &mut [u32], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            break;
+        }
+        if child + 1 < end && less(v[child], v[child + 1]) {
+            child += 1;
+        }
+        if !less(v[root], v[child]) {
+            break;
+        }
+        v.swap(root, child);
+        root = child;
+    };
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift_down(v, root, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift_down(v, 0, end);
+    }
+}
+
 /// "No buffer" in the offset-sorted list.
 const NONE: u32 = u32::MAX;
 /// The fit of a placed buffer.
@@ -416,7 +446,7 @@ impl<'a> Planner<'a> {
             self.low[r] = self.bufs[self.order[r] as usize].first;
         }
         let keys = &mut self.low[..m];
-        keys.sort_unstable();
+        heapsort(keys, &|a, b| a < b);
         let mut len = 0;
         for r in 0..m {
             if len == 0 || keys[r] != keys[len - 1] {
@@ -564,7 +594,7 @@ impl<'a> Planner<'a> {
         let (bufs, pressure) = (&*self.bufs, &*self.rem);
         let len = |b: &PlanBuffer| b.last - b.first;
         let area = |b: &PlanBuffer| b.size as u64 * (len(b) as u64 + 1);
-        self.order[..m].sort_unstable_by(|&x, &y| {
+        let less = |x: u32, y: u32| {
             let (a, b) = (&bufs[x as usize], &bufs[y as usize]);
             let by = match how {
                 Order::SizeDesc => b.size.cmp(&a.size).then(a.first.cmp(&b.first)),
@@ -574,15 +604,18 @@ impl<'a> Planner<'a> {
                     (pressure[y as usize].cmp(&pressure[x as usize])).then(area(b).cmp(&area(a)))
                 }
             };
-            by.then(x.cmp(&y))
-        });
+            by.then(x.cmp(&y)).is_lt()
+        };
+        heapsort(&mut self.order[..m], &less);
         for r in 0..m {
             let i = self.order[r] as usize;
             (self.lo[r], self.hi[r]) = (self.top[i], self.low[i]);
             self.by_time[r] = r as u32;
         }
         let lo = &*self.lo;
-        self.by_time[..m].sort_unstable_by_key(|&r| (lo[r as usize], r));
+        heapsort(&mut self.by_time[..m], &|x, y| {
+            (lo[x as usize], x) < (lo[y as usize], y)
+        });
         // A comparison costs a few steps.
         let log = (usize::BITS - m.leading_zeros()) as usize;
         self.spend(6 * m * log + 3 * m);

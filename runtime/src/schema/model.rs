@@ -48,6 +48,7 @@ fn tensor_index(at: Location, what: &'static str, i: i64, count: usize, optional
 impl<'a> Model<'a> {
     /// Reads and checks a model. Every index and offset the runtime uses is
     /// checked here; the error names the first problem found.
+    #[inline(never)]
     pub fn from_bytes(bytes: &'a [u8]) -> R<Model<'a>> {
         if bytes.len() < 8 {
             return Err(ReadError::TooSmall(bytes.len()));
@@ -204,6 +205,7 @@ impl<'a> Model<'a> {
     }
 
     /// Walks every part of the model once and checks it.
+    #[inline(never)]
     fn verify(&self) -> R<()> {
         self.description()?;
         let codes = self.operator_codes_len()?;

@@ -73,6 +73,7 @@ pub fn check_output(c: &mut Check, actual: &[u8], expected: &[u8], float: bool, 
 #[allow(clippy::too_many_arguments)]
 /// Runs `model` on `inputs` in `arena`; checks the outputs. Returns the
 /// arena bytes used, if it ran.
+#[inline(never)]
 pub fn run_model<R: OpResolver>(
     c: &mut Check,
     resolver: &R,
@@ -102,10 +103,15 @@ pub fn run_model<R: OpResolver>(
     Some(interpreter.arena_used_bytes())
 }
 
+/// Arena storage aligned to 16 bytes (a `u128` array is only 8-aligned on
+/// Arm), so the arena bytes measured on the host are exactly enough here.
+#[repr(C, align(16))]
+pub struct Arena<const N: usize>(pub [u8; N]);
+
 /// One test per case, each in a fresh interpreter in a `CASE_ARENA` arena.
 pub fn run_vectors<R: OpResolver>(suite: &mut Suite, cases: &[Case], resolver: &R) {
-    let mut words = [0u128; CASE_ARENA / 16];
-    let arena: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+    let mut storage = Arena([0u8; CASE_ARENA]);
+    let arena: &mut [u8] = &mut storage.0;
     for case in cases {
         suite.test(case.name, |c| {
             run_model(

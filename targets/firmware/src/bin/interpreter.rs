@@ -11,8 +11,8 @@ fn run() -> ! {
     let model = fixture!("models/fc_int8.tflite");
     let input = npy_payload(fixture!("goldens/fc_int8/input_0.npy"));
     let output = npy_payload(fixture!("goldens/fc_int8/output_0.npy"));
-    let mut words = [0u128; 256];
-    let arena: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+    let mut storage = tflm_firmware::Arena([0u8; 4096]);
+    let arena: &mut [u8] = &mut storage.0;
     tflm_board::test::run(|s| {
         let mut used = 0;
         s.test("interpreter/fc_int8_matches_tflm", |c| {

@@ -8,8 +8,8 @@ mod data {
 
 fn run() -> ! {
     let resolver = data::resolver();
-    let mut words = [0u128; data::ARENA.div_ceil(16)];
-    let arena: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+    let mut storage = tflm_firmware::Arena([0u8; data::ARENA]);
+    let arena: &mut [u8] = &mut storage.0;
     let m = &data::MODEL;
     tflm_board::test::run(|s| {
         s.test("model/matches_expected_outputs", |c| {
