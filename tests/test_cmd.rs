@@ -219,3 +219,21 @@ fn targets_and_doctor_describe_this_machine() {
     let d = json_of(&out);
     assert!(d.as_array().unwrap().iter().any(|f| f["what"] == "cargo" && f["ok"] == true));
 }
+
+#[test]
+fn size_reports_flash_and_ram_of_firmware() {
+    let dir = selftest_firmware();
+    let elf = dir.join("selftest_fail_marker");
+    let out = tflm(&["size", "--target", QEMU_TARGET, "--json", elf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr_text());
+    let s = json_of(&out);
+    let s = &s[0];
+    let (flash, ram, stack) = (s["flash"].as_u64().unwrap(), s["ram"].as_u64().unwrap(), s["stack_reserve"].as_u64().unwrap());
+    assert!(flash > 1000 && flash < 256 * 1024, "{s}");
+    assert!(ram >= stack && stack > 0, "{s}");
+    assert!(s["symbols"].as_array().unwrap().iter().any(|x| x["name"].as_str().unwrap().contains("tflm_board")));
+    let text = tflm(&["size", "--target", QEMU_TARGET, elf.to_str().unwrap()]).stdout_text();
+    assert!(text.contains("flash") && text.contains("by crate"), "{text}");
+    one_error_line(&["size", "Cargo.toml"], "not an ELF file");
+    one_error_line(&["size"], "tflm size needs ELF files");
+}

@@ -112,18 +112,28 @@ enum Command {
         json: bool,
     },
     /// Memory a model needs: with --arena, the exact arena bytes and the tensor plan.
+    ///
+    /// `tflm size --arena MODEL`: the exact arena bytes and the tensor plan.
+    /// `tflm size ELF...`: flash and RAM of built firmware, by section, crate
+    /// and largest symbols. `tflm size --target T`: the same for the test
+    /// firmware of T, built first.
     Size {
-        /// Report the arena a model needs.
+        /// Report the arena a model needs (PATH is a .tflite model).
         #[arg(long)]
         arena: bool,
-        /// The .tflite file.
-        model: PathBuf,
+        /// A .tflite model with --arena; ELF files otherwise.
+        paths: Vec<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
-        /// The target to size for (the arena layout is the same on every target).
+        /// The target: for ELF sizes, its stack reserve counts in RAM; without
+        /// paths, its test firmware is built and sized. (The arena is the same
+        /// on every target.)
         #[arg(long)]
         target: Option<String>,
+        /// How many of the largest symbols to list per binary.
+        #[arg(long, default_value_t = 10)]
+        symbols: usize,
     },
 }
 
@@ -217,23 +227,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }),
         Command::Size {
             arena,
-            model,
+            paths,
             json,
             target,
+            symbols,
         } => {
-            if !arena {
-                anyhow::bail!("tflm size needs --arena MODEL (sizes of built firmware come with `tflm size --target`)");
-            }
-            if let Some(t) = &target {
-                find_target(t)?;
-            }
-            let bytes = read_file(&model)?;
-            let m = parse_model(&model, &bytes)?;
-            let report = size::arena_report(&model, &m, target.as_deref())?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+            let target = target.as_deref().map(find_target).transpose()?;
+            if arena {
+                let [model] = paths.as_slice() else {
+                    anyhow::bail!("tflm size --arena takes one .tflite model");
+                };
+                let bytes = read_file(model)?;
+                let m = parse_model(model, &bytes)?;
+                let report = size::arena_report(model, &m, target.as_ref().map(|t| t.name.as_str()))?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    print!("{}", size::render(&report));
+                }
             } else {
-                print!("{}", size::render(&report));
+                size::firmware(&paths, target.as_ref(), json, symbols)?;
             }
             Ok(ExitCode::SUCCESS)
         }

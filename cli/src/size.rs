@@ -139,3 +139,69 @@ pub fn render(r: &ArenaReport) -> String {
     out += &format!("\nTensor plan\n{t}\n");
     out
 }
+
+/// `tflm size ELF...` or `tflm size --target T`: flash and RAM of firmware.
+pub fn firmware(paths: &[std::path::PathBuf], target: Option<&tflm_targets::Target>, json: bool, top: usize) -> Result<()> {
+    use tflm_harness::elf_size::{by_crate, elf_size};
+    let files: Vec<std::path::PathBuf> = if !paths.is_empty() {
+        paths.to_vec()
+    } else if let Some(t) = target {
+        let checkout = tflm_harness::firmware::find_checkout(&std::env::current_dir()?)?;
+        eprintln!("building test firmware for {} ({})...", t.name, t.triple);
+        tflm_harness::firmware::build(&checkout, t, &[], None)?
+            .into_iter()
+            .filter(|b| b.name != "model")
+            .map(|b| b.path)
+            .collect()
+    } else {
+        anyhow::bail!("tflm size needs ELF files, --target T (to build and size its test firmware), or --arena MODEL");
+    };
+    let stack = target.map(|t| t.stack).unwrap_or(0);
+    let sizes = files
+        .iter()
+        .map(|f| elf_size(f, stack).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sizes)?);
+        return Ok(());
+    }
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING);
+    t.set_header(vec!["binary", "flash", "RAM", "text", "data", "bss", "stack reserve"]);
+    for s in &sizes {
+        let name = s.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        t.add_row(vec![
+            name,
+            s.flash.to_string(),
+            s.ram.to_string(),
+            s.text.to_string(),
+            s.data.to_string(),
+            s.bss.to_string(),
+            s.stack_reserve.to_string(),
+        ]);
+    }
+    for c in 1..7 {
+        if let Some(col) = t.column_mut(c) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    println!("{t}");
+    if let Some(tg) = target {
+        if let (Some(flash), Some(ram)) = (tg.flash, tg.ram) {
+            println!("{}: flash {} bytes, RAM {} bytes", tg.name, flash.size, ram.size);
+        }
+    }
+    for s in &sizes {
+        println!("\n{}", s.path.display());
+        let crates: Vec<String> = by_crate(&s.symbols)
+            .iter()
+            .take(6)
+            .map(|(c, b)| format!("{c} {b}"))
+            .collect();
+        println!("  by crate: {}", crates.join(", "));
+        for sym in s.symbols.iter().take(top) {
+            println!("  {:>7}  {}", sym.size, sym.name);
+        }
+    }
+    Ok(())
+}
