@@ -9,6 +9,10 @@ step() { printf '\n==> %s\n' "$*"; }
 # The microcontroller targets the runtime must build for.
 TARGETS=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf)
 
+# Root installs directly; anyone else through sudo.
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
 step "installing Rust targets and components"
 rustup component add rustfmt clippy >/dev/null
 installed=$(rustup target list --installed)
@@ -21,12 +25,27 @@ need_apt=()
 command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v qemu-system-riscv32 >/dev/null || need_apt+=(qemu-system-misc)
 if [ ${#need_apt[@]} -gt 0 ]; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 qemu-system-arm --version | head -1
+
+step "starting Docker (the Docker runners' tests use a real engine)"
+if ! docker info >/dev/null 2>&1; then
+    if ! command -v dockerd >/dev/null; then
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker.io >/dev/null
+    fi
+    ($sudo dockerd >/tmp/tflm-dockerd.log 2>&1 &)
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && break
+        sleep 1
+    done
+fi
+docker version --format 'docker engine {{.Server.Version}}'
+# No registry can be reached from CI: build the base image locally.
+command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq debootstrap >/dev/null
+$sudo docker/base-image.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
