@@ -26,6 +26,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once, never moved around
 enum Command {
     /// Show what a .tflite model holds: tensors, operators, options, MACs, and
     /// whether this runtime supports each operator.
@@ -61,9 +62,19 @@ enum Command {
         /// The target (`tflm targets` lists them).
         #[arg(long, default_value = "native")]
         target: String,
-        /// native, qemu, renode or probe-rs (default: the target's first that works here).
+        /// native, qemu, renode or probe-rs (default: the target's first that
+        /// works here; renode, when the target has it and its Docker image is
+        /// ready).
         #[arg(long)]
         runner: Option<String>,
+        /// Run the emulator in a Docker container (qemu; renode always runs
+        /// in one). The image is built from docker/<runner>/ on first use.
+        #[arg(long)]
+        docker: bool,
+        /// Build the runner's Docker image from this base image instead of
+        /// its Dockerfile's (for machines that cannot pull from a registry).
+        #[arg(long, value_name = "IMAGE")]
+        base_image: Option<String>,
         /// Run only binaries whose name contains this (`*` is a wildcard); repeatable.
         #[arg(long = "filter", value_name = "PATTERN")]
         filters: Vec<String>,
@@ -97,6 +108,15 @@ enum Command {
         /// Stream every binary's output as it runs.
         #[arg(long, short)]
         verbose: bool,
+        /// probe-rs: the debug probe to use, as VID:PID[:SERIAL] (hex).
+        #[arg(long, value_name = "VID:PID[:SERIAL]")]
+        probe: Option<String>,
+        /// probe-rs: the chip, overriding the target table's.
+        #[arg(long)]
+        chip: Option<String>,
+        /// probe-rs: a bench map of target -> probe, chip, speed (default: ./hardware.toml if present).
+        #[arg(long, value_name = "FILE")]
+        hardware: Option<PathBuf>,
     },
     /// List the targets: CPU, memory, runners, and which runners work here.
     Targets {
@@ -183,6 +203,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Test {
             target,
             runner,
+            docker,
+            base_image,
             filters,
             jobs,
             timeout,
@@ -194,10 +216,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             inputs,
             expects,
             verbose,
+            probe,
+            chip,
+            hardware,
         } => {
             let args = test_cmd::TestArgs {
                 target: find_target(&target)?,
                 runner,
+                docker,
+                base_image,
                 filters,
                 jobs,
                 timeout,
@@ -209,6 +236,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 inputs,
                 expects,
                 verbose,
+                probe,
+                chip,
+                hardware,
             };
             Ok(if test_cmd::run(args)? {
                 ExitCode::SUCCESS
@@ -239,7 +269,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 let bytes = read_file(model)?;
                 let m = parse_model(model, &bytes)?;
-                let report = size::arena_report(model, &m, target.as_ref().map(|t| t.name.as_str()))?;
+                let report =
+                    size::arena_report(model, &m, target.as_ref().map(|t| t.name.as_str()))?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {

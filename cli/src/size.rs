@@ -141,7 +141,12 @@ pub fn render(r: &ArenaReport) -> String {
 }
 
 /// `tflm size ELF...` or `tflm size --target T`: flash and RAM of firmware.
-pub fn firmware(paths: &[std::path::PathBuf], target: Option<&tflm_targets::Target>, json: bool, top: usize) -> Result<()> {
+pub fn firmware(
+    paths: &[std::path::PathBuf],
+    target: Option<&tflm_targets::Target>,
+    json: bool,
+    top: usize,
+) -> Result<()> {
     use tflm_harness::elf_size::{by_crate, elf_size};
     let files: Vec<std::path::PathBuf> = if !paths.is_empty() {
         paths.to_vec()
@@ -167,9 +172,21 @@ pub fn firmware(paths: &[std::path::PathBuf], target: Option<&tflm_targets::Targ
     }
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
-    t.set_header(vec!["binary", "flash", "RAM", "text", "data", "bss", "stack reserve"]);
+    t.set_header(vec![
+        "binary",
+        "flash",
+        "RAM",
+        "text",
+        "data",
+        "bss",
+        "stack reserve",
+    ]);
     for s in &sizes {
-        let name = s.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = s
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         t.add_row(vec![
             name,
             s.flash.to_string(),
@@ -188,7 +205,10 @@ pub fn firmware(paths: &[std::path::PathBuf], target: Option<&tflm_targets::Targ
     println!("{t}");
     if let Some(tg) = target {
         if let (Some(flash), Some(ram)) = (tg.flash, tg.ram) {
-            println!("{}: flash {} bytes, RAM {} bytes", tg.name, flash.size, ram.size);
+            println!(
+                "{}: flash {} bytes, RAM {} bytes",
+                tg.name, flash.size, ram.size
+            );
         }
     }
     for s in &sizes {

@@ -116,20 +116,28 @@ pub fn targets(json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Prints what is there and what is missing; fails when something is missing.
+/// Prints what is there and what is missing; fails when something is
+/// missing (Docker and its images are optional: reported, never a failure).
 pub fn doctor(json: bool) -> Result<bool> {
-    let findings = doctor::check(&Targets::builtin());
+    let mut findings = doctor::check(&Targets::builtin());
+    let all_required_ok = findings.iter().all(|f| f.ok);
+    findings.extend(doctor::docker());
+    findings.extend(doctor::probes());
     if json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
     } else {
         for f in &findings {
             println!(
                 "{:<7} {:<34} {}",
-                if f.ok { "ok" } else { "MISSING" },
+                match (f.ok, f.what.ends_with("(optional)")) {
+                    (true, _) => "ok",
+                    (false, true) => "absent",
+                    (false, false) => "MISSING",
+                },
                 f.what,
                 f.detail
             );
         }
     }
-    Ok(findings.iter().all(|f| f.ok))
+    Ok(all_required_ok)
 }

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tflm_harness::docker;
 use tflm_harness::firmware::{self, Binary};
 use tflm_harness::report::{BinaryResult, RunReport};
 use tflm_harness::runner::{check_available, Children, Limits};
@@ -19,6 +20,10 @@ use tflm_targets::{RunnerKind, Target};
 pub struct TestArgs {
     pub target: Target,
     pub runner: Option<String>,
+    /// Run the emulator in Docker (`--docker`).
+    pub docker: bool,
+    /// The base image of the runner's Docker image (`--base-image`).
+    pub base_image: Option<String>,
     pub filters: Vec<String>,
     pub jobs: Option<usize>,
     pub timeout: u64,
@@ -30,10 +35,56 @@ pub struct TestArgs {
     pub inputs: Vec<PathBuf>,
     pub expects: Vec<PathBuf>,
     pub verbose: bool,
+    /// probe-rs: the probe (`VID:PID[:SERIAL]`), chip override, bench map.
+    pub probe: Option<String>,
+    pub chip: Option<String>,
+    pub hardware: Option<PathBuf>,
 }
 
-/// The runner: the one asked for, else the target's first that works here.
-fn pick_runner(target: &Target, asked: Option<&str>) -> Result<RunnerKind> {
+/// The probe-rs runner's settings: `--probe`/`--chip` first, then the
+/// target's entry in the bench map (`--hardware`, default `hardware.toml`
+/// when present), then the target table's chip.
+fn probe_settings(args: &TestArgs) -> Result<session::ProbeSettings> {
+    use tflm_harness::probe::{Bench, ProbeSelector};
+    let target = &args.target;
+    let bench_path = args.hardware.clone().or_else(|| {
+        let p = PathBuf::from("hardware.toml");
+        p.exists().then_some(p)
+    });
+    let bench = bench_path.map(|p| Bench::load(&p)).transpose()?;
+    let entry = bench.as_ref().and_then(|b| b.for_target(&target.name).ok());
+    let table_chip = target.probe_rs.as_ref().map(|p| p.chip.clone());
+    let chip = args
+        .chip
+        .clone()
+        .or_else(|| entry.and_then(|e| e.chip.clone()))
+        .or(table_chip)
+        .with_context(|| {
+            format!(
+                "target {} names no probe-rs chip: pass --chip NAME",
+                target.name
+            )
+        })?;
+    let selector = match &args.probe {
+        Some(text) => Some(text.parse::<ProbeSelector>()?),
+        None => entry.map(|e| e.selector()).transpose()?.flatten(),
+    };
+    Ok(session::ProbeSettings {
+        chip,
+        selector,
+        speed_khz: entry.and_then(|e| e.speed_khz),
+    })
+}
+
+/// The runner: the one asked for, else renode when the target has it and
+/// its Docker image is ready, else the target's first that works here. With
+/// `--docker`, only the runners that run in Docker (qemu, renode).
+fn pick_runner(
+    target: &Target,
+    asked: Option<&str>,
+    in_docker: bool,
+    base_image: Option<&str>,
+) -> Result<RunnerKind> {
     if let Some(name) = asked {
         let runner = RunnerKind::parse(name).with_context(|| {
             format!(
@@ -45,12 +96,27 @@ fn pick_runner(target: &Target, asked: Option<&str>) -> Result<RunnerKind> {
                     .join(", ")
             )
         })?;
-        check_available(target, runner)?;
+        if in_docker {
+            if !target.supports(runner) {
+                check_available(target, runner)?;
+            }
+            docker::check(target, runner)?;
+        } else {
+            check_available(target, runner)?;
+        }
         return Ok(runner);
+    }
+    if target.supports(RunnerKind::Renode) && docker::image_ready(RunnerKind::Renode, base_image) {
+        return Ok(RunnerKind::Renode);
     }
     let mut first_error = None;
     for &r in &target.runners {
-        match check_available(target, r) {
+        let check = if in_docker {
+            docker::check(target, r).map_err(Into::into)
+        } else {
+            check_available(target, r)
+        };
+        match check {
             Ok(()) => return Ok(r),
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -90,18 +156,40 @@ fn matches(filter: &str, name: &str) -> bool {
 
 pub fn run(args: TestArgs) -> Result<bool> {
     let target = &args.target;
-    let runner = pick_runner(target, args.runner.as_deref())?;
+    let runner = pick_runner(
+        target,
+        args.runner.as_deref(),
+        args.docker,
+        args.base_image.as_deref(),
+    )?;
+    let quiet = args.json;
+    // Docker: the image is made ready (built once) before any firmware build.
+    let docker_settings = if args.docker || runner == RunnerKind::Renode {
+        Some(docker::prepare(
+            runner,
+            args.base_image.as_deref(),
+            |tag| {
+                if !quiet {
+                    eprintln!("building Docker image {tag} (once; later runs reuse it)...");
+                }
+            },
+        )?)
+    } else {
+        if args.base_image.is_some() {
+            bail!("--base-image only applies with --docker or --runner renode");
+        }
+        None
+    };
     let children = Children::default();
     {
         let children = children.clone();
         // Ctrl-C: end every emulator and binary, then stop.
         let _ = ctrlc::set_handler(move || {
             children.kill_all();
-            eprintln!("\ninterrupted: every test process was stopped");
+            eprintln!("\ninterrupted: every test process and container was stopped");
             std::process::exit(130);
         });
     }
-    let quiet = args.json;
     let mut model_dir = None;
     let binaries: Vec<Binary> = if !args.binaries.is_empty() {
         args.binaries
@@ -170,13 +258,24 @@ pub fn run(args: TestArgs) -> Result<bool> {
             grace: Duration::from_secs(1),
         },
         retries: args.retry_failed,
+        docker: docker_settings,
+        probe: if runner == RunnerKind::ProbeRs {
+            Some(probe_settings(&args)?)
+        } else {
+            None
+        },
     };
     if !quiet {
         eprintln!(
-            "running {} test binaries on {} with {} ({} at a time)",
+            "running {} test binaries on {} with {}{} ({} at a time)",
             jobs.len(),
             target.name,
             runner,
+            config
+                .docker
+                .as_ref()
+                .map(|d| format!(" in Docker ({})", d.image))
+                .unwrap_or_default(),
             config.jobs
         );
     }
@@ -214,7 +313,15 @@ pub fn run(args: TestArgs) -> Result<bool> {
         }
         _ => {}
     };
-    let report = session::run(&config, &jobs, &children, &on_event)?;
+    let report = session::run(&config, &jobs, &children, &on_event);
+    if children.interrupted() {
+        // Ctrl-C: the handler is removing what runs and will exit with 130;
+        // what the session returned was cut short, so report nothing.
+        loop {
+            std::thread::park();
+        }
+    }
+    let report = report?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }

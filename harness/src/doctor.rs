@@ -111,6 +111,77 @@ pub fn check(targets: &Targets) -> Vec<Finding> {
     found
 }
 
+/// Docker, which only `--docker` and the renode runner need: whether a
+/// daemon answers (and its version), and the images built for tflm
+/// (`tflm/qemu:*`, `tflm/renode:*`). Each finding's `what` ends with
+/// "(optional)"; none makes the machine unfit for the other runners.
+pub fn docker() -> Vec<Finding> {
+    use crate::docker::{Docker, IMAGE_REPO};
+    let optional = |what: &str| format!("{what} (optional)");
+    let docker = match Docker::connect() {
+        Ok(d) => d,
+        Err(e) => {
+            return vec![Finding {
+                what: optional("docker"),
+                ok: false,
+                detail: format!("{e}; needed only for --docker and the renode runner"),
+            }]
+        }
+    };
+    let mut found = vec![Finding {
+        what: optional("docker"),
+        ok: true,
+        detail: match docker.version() {
+            Ok(v) => format!("{v} at {}", docker.host()),
+            Err(e) => e.to_string(),
+        },
+    }];
+    for name in ["qemu", "renode"] {
+        let repository = format!("{IMAGE_REPO}/{name}");
+        let (ok, detail) = match docker.image_tags(&repository) {
+            Ok(tags) if tags.is_empty() => (
+                false,
+                format!(
+                    "not built yet (built on first use of --runner {name}{})",
+                    if name == "qemu" { " --docker" } else { "" }
+                ),
+            ),
+            Ok(tags) => (true, tags.join(", ")),
+            Err(e) => (false, e.to_string()),
+        };
+        found.push(Finding {
+            what: optional(&format!("image {repository}")),
+            ok,
+            detail,
+        });
+    }
+    found
+}
+
+/// Debug probes, which only the probe-rs runner needs (optional).
+pub fn probes() -> Vec<Finding> {
+    let listed = crate::probe::list_probes();
+    if listed.is_empty() {
+        return vec![Finding {
+            what: "debug probes (optional)".into(),
+            ok: false,
+            detail: "none attached; needed only for --runner probe-rs".into(),
+        }];
+    }
+    listed
+        .into_iter()
+        .map(|p| Finding {
+            what: format!("debug probe {} (optional)", p.selector),
+            ok: p.accessible,
+            detail: if p.accessible {
+                p.identifier
+            } else {
+                format!("{}: no permission (add a udev rule for it)", p.identifier)
+            },
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

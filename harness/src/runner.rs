@@ -29,6 +29,10 @@ pub enum RunnerError {
     },
     #[error("{0}")]
     NotHere(String),
+    #[error(transparent)]
+    Probe(#[from] crate::probe::ProbeError),
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
 }
 
 /// Where `program` is on the PATH, if it is.
@@ -106,9 +110,21 @@ pub fn check_available(target: &Target, runner: RunnerKind) -> Result<(), Runner
                 }),
             }
         }
-        RunnerKind::Renode | RunnerKind::ProbeRs => Err(RunnerError::NotHere(format!(
-            "the {runner} runner is not available in this build yet (use --runner qemu)"
-        ))),
+        // Renode runs in a Docker container (see `docker`).
+        RunnerKind::Renode => crate::docker::check(target, runner).map_err(|e| match e {
+            crate::docker::DockerError::NoDaemon { .. } => {
+                RunnerError::NotHere(format!("the renode runner runs Renode in Docker: {e}"))
+            }
+            e => e.into(),
+        }),
+        // Real hardware: available when a debug probe is attached.
+        RunnerKind::ProbeRs => {
+            if crate::probe::list_probes().is_empty() {
+                Err(RunnerError::Probe(crate::probe::ProbeError::NoProbe))
+            } else {
+                Ok(())
+            }
+        }
     }
 }
 
@@ -126,36 +142,59 @@ pub fn command(target: &Target, runner: RunnerKind, elf: &Path) -> Result<Comman
             cmd.args(qemu_args(target, elf).unwrap_or_default());
             Ok(cmd)
         }
-        RunnerKind::Renode | RunnerKind::ProbeRs => Err(RunnerError::NotHere(format!(
-            "the {runner} runner is not available in this build yet"
-        ))),
+        RunnerKind::Renode => Err(RunnerError::NotHere(
+            "the renode runner runs in Docker: give the session docker settings".into(),
+        )),
+        RunnerKind::ProbeRs => Err(RunnerError::NotHere(
+            "the probe-rs runner flashes the board itself: give the session probe settings".into(),
+        )),
     }
 }
 
-/// Every child process still running, so that Ctrl-C can end them.
+/// Every child process and container still running, so that Ctrl-C can
+/// end them.
 #[derive(Clone, Default)]
-pub struct Children(Arc<Mutex<Vec<Arc<Mutex<Child>>>>>);
+pub struct Children {
+    processes: Arc<Mutex<Vec<Arc<Mutex<Child>>>>>,
+    containers: crate::docker::Containers,
+    interrupted: Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Children {
     fn add(&self, child: Arc<Mutex<Child>>) {
-        if let Ok(mut list) = self.0.lock() {
+        if let Ok(mut list) = self.processes.lock() {
             list.push(child);
         }
     }
 
     fn remove(&self, child: &Arc<Mutex<Child>>) {
-        if let Ok(mut list) = self.0.lock() {
+        if let Ok(mut list) = self.processes.lock() {
             list.retain(|c| !Arc::ptr_eq(c, child));
         }
     }
 
-    /// Kills every child and its process group (used on Ctrl-C).
+    /// The Docker containers of this session.
+    pub fn containers(&self) -> &crate::docker::Containers {
+        &self.containers
+    }
+
+    /// Whether [`Children::kill_all`] was called: results that come back
+    /// after it are cut short by the interruption, not the tests' own.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Kills every child and its process group, and removes every container
+    /// (used on Ctrl-C).
     pub fn kill_all(&self) {
-        if let Ok(list) = self.0.lock() {
+        self.interrupted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(list) = self.processes.lock() {
             for c in list.iter() {
                 kill(c);
             }
         }
+        self.containers.remove_all();
     }
 }
 

@@ -24,6 +24,19 @@ pub struct Config {
     pub limits: Limits,
     /// Extra attempts for a binary that did not pass (a pass on retry is flaky).
     pub retries: u32,
+    /// Run the emulator in Docker containers of this image (required for
+    /// the renode runner; `--docker` for qemu).
+    pub docker: Option<crate::docker::Settings>,
+    /// The board to flash (the probe-rs runner).
+    pub probe: Option<ProbeSettings>,
+}
+
+/// Which probe and chip the probe-rs runner uses.
+#[derive(Clone, Debug)]
+pub struct ProbeSettings {
+    pub chip: String,
+    pub selector: Option<crate::probe::ProbeSelector>,
+    pub speed_khz: Option<u32>,
 }
 
 /// What the session reports as it goes, for progress output.
@@ -87,13 +100,35 @@ fn run_one(
             name: &job.name,
             attempt: attempt_no,
         });
-        let cmd = command(&config.target, config.runner, &job.path)?;
-        let attempt = execute(cmd, config.limits, children, |bytes| {
+        let on_output = |bytes: &[u8]| {
             on_event(Event::Output {
                 name: &job.name,
                 bytes,
             })
-        })?;
+        };
+        let attempt = match (&config.probe, &config.docker) {
+            (Some(p), _) if config.runner == RunnerKind::ProbeRs => crate::probe::run_on_probe(
+                &job.path,
+                &p.chip,
+                p.selector.as_ref(),
+                p.speed_khz,
+                config.limits,
+                on_output,
+            )?,
+            (_, Some(docker)) => crate::docker::run_binary(
+                docker,
+                &config.target,
+                config.runner,
+                &job.path,
+                config.limits,
+                children,
+                on_output,
+            )?,
+            _ => {
+                let cmd = command(&config.target, config.runner, &job.path)?;
+                execute(cmd, config.limits, children, on_output)?
+            }
+        };
         if attempt.verdict.passed() || attempt_no > config.retries {
             let mut result = BinaryResult::new(job.name.clone(), job.path.clone(), attempt);
             result.earlier_attempts = earlier;

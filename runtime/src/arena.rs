@@ -16,6 +16,7 @@
 //! slices and everything in between stays shared, so a kernel can read its
 //! inputs and write its outputs at once without `unsafe`.
 
+use crate::index::At;
 use crate::schema::TensorType;
 use crate::tensor::Shape;
 use bytemuck::{Pod, Zeroable};
@@ -108,7 +109,7 @@ pub struct Gaps<'a> {
 impl<'a> Gaps<'a> {
     /// `len` bytes at arena offset `start`, if they lie in one shared piece.
     pub fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
-        for &(at, piece) in &self.pieces[..self.count] {
+        for &(at, piece) in self.pieces.iter().take(self.count) {
             if start >= at {
                 let rel = start - at;
                 if let Some(s) = piece.get(rel..rel.checked_add(len)?) {
@@ -129,8 +130,10 @@ pub struct Muts<'a> {
 impl<'a> Muts<'a> {
     /// The writable piece that starts at `start` with length `len`.
     pub fn take(&mut self, start: usize, len: usize) -> Option<&'a mut [u8]> {
-        let slot = self.pieces[..self.count]
+        let slot = self
+            .pieces
             .iter_mut()
+            .take(self.count)
             .find(|(at, p)| *at == start && p.as_ref().is_some_and(|p| p.len() == len))?;
         slot.1.take()
     }
@@ -153,7 +156,7 @@ pub fn cut<'a>(
     let mut ranges = [(0usize, 0usize); MAX_WRITABLE];
     let mut n = 0;
     for &(start, len) in writable {
-        if len == 0 || ranges[..n].contains(&(start, len)) {
+        if len == 0 || ranges.part(..n).contains(&(start, len)) {
             continue;
         }
         if n == MAX_WRITABLE {
@@ -161,11 +164,11 @@ pub fn cut<'a>(
         }
         // Insertion sort: there are only a handful.
         let mut i = n;
-        while i > 0 && ranges[i - 1].0 > start {
-            ranges[i] = ranges[i - 1];
+        while i > 0 && ranges.at(i - 1).0 > start {
+            *ranges.at_mut(i) = *ranges.at(i - 1);
             i -= 1;
         }
-        ranges[i] = (start, len);
+        *ranges.at_mut(i) = (start, len);
         n += 1;
     }
     let mut gaps = Gaps {
@@ -178,24 +181,23 @@ pub fn cut<'a>(
     };
     let mut rest = arena;
     let mut pos = 0;
-    for &(start, len) in &ranges[..n] {
+    for &(start, len) in ranges.part(..n) {
         if start < pos {
             return Err(CutError::Overlap);
         }
         let end = start.checked_add(len).ok_or(CutError::OutOfArena)?;
-        if end - pos > rest.len() {
-            return Err(CutError::OutOfArena);
-        }
-        let (gap, tail) = rest.split_at_mut(start - pos);
-        let (piece, tail) = tail.split_at_mut(len);
-        gaps.pieces[gaps.count] = (pos, gap);
+        let (gap, tail) = rest
+            .split_at_mut_checked(start - pos)
+            .ok_or(CutError::OutOfArena)?;
+        let (piece, tail) = tail.split_at_mut_checked(len).ok_or(CutError::OutOfArena)?;
+        *gaps.pieces.at_mut(gaps.count) = (pos, gap);
         gaps.count += 1;
-        muts.pieces[muts.count] = (start, Some(piece));
+        *muts.pieces.at_mut(muts.count) = (start, Some(piece));
         muts.count += 1;
         rest = tail;
         pos = end;
     }
-    gaps.pieces[gaps.count] = (pos, rest);
+    *gaps.pieces.at_mut(gaps.count) = (pos, rest);
     gaps.count += 1;
     Ok((gaps, muts))
 }

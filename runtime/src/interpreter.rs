@@ -13,13 +13,16 @@
 //! ```
 
 use crate::arena::{align_up, cut, CutError, TensorRecord, ALIGN};
+use crate::index::{copy, At};
 use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
     ScratchBuffers, TensorInfo, MAX_SCRATCH,
 };
 use crate::planner::{self, PlanBuffer, PlanError};
 use crate::resolver::OpResolver;
-use crate::schema::{BuiltinOperator, Model, OpKind, ReadError, Scalars, Subgraph, TensorType};
+use crate::schema::{
+    BuiltinOperator, Model, OpKind, Operator, ReadError, Scalars, Subgraph, TensorType, Text,
+};
 use crate::tensor::{Shape, TensorView, TensorViewMut};
 use bytemuck::{Pod, Zeroable};
 use core::fmt;
@@ -42,7 +45,7 @@ impl OpName {
                 while !name.is_char_boundary(len) {
                     len -= 1;
                 }
-                bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+                copy(bytes.part_mut(..len), name.as_bytes().part(..len));
                 OpName::Custom {
                     bytes,
                     len: len as u8,
@@ -57,7 +60,8 @@ impl fmt::Display for OpName {
         match self {
             OpName::Builtin(b) => write!(f, "{b}"),
             OpName::Custom { bytes, len } => {
-                f.write_str(core::str::from_utf8(&bytes[..*len as usize]).unwrap_or("?"))
+                let name = bytes.get(..*len as usize).unwrap_or_default();
+                f.write_str(core::str::from_utf8(name).unwrap_or("?"))
             }
         }
     }
@@ -107,9 +111,11 @@ impl fmt::Display for TensorProblem {
             TensorProblem::WrittenConstant => {
                 f.write_str("is a constant but an operator writes to it")
             }
-            TensorProblem::ZeroPoint(z) => {
-                write!(f, "has zero point {z}, outside the range of its type")
-            }
+            TensorProblem::ZeroPoint(z) => write!(
+                f,
+                "has zero point {}, outside the range of its type",
+                crate::schema::Dec::from(*z)
+            ),
             TensorProblem::Scale => {
                 f.write_str("has a negative, infinite or NaN quantization scale")
             }
@@ -126,7 +132,7 @@ pub enum Error {
     NoSubgraph,
     /// `needed` is exact when `exact`, else a lower bound (the arena ran out
     /// before the plan could be made).
-    #[error("arena too small: {}{needed} bytes needed, {available} available", if *exact { "" } else { "at least " })]
+    #[error("arena too small: {}{needed} bytes needed, {available} available", Text(if *exact { "" } else { "at least " }))]
     ArenaTooSmall {
         needed: usize,
         available: usize,
@@ -157,13 +163,13 @@ pub enum Error {
     Plan(#[from] PlanError),
     #[error("allocate_tensors() must succeed before tensors are used or the model is invoked")]
     NotAllocated,
-    #[error("{kind} {index} does not exist (the model has {count})")]
+    #[error("{} {index} does not exist (the model has {count})", Text(.kind))]
     NoSuchTensor {
         kind: &'static str,
         index: usize,
         count: usize,
     },
-    #[error("{kind} {index}: {error}")]
+    #[error("{} {index}: {error}", Text(.kind))]
     Access {
         kind: &'static str,
         index: usize,
@@ -335,25 +341,6 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         Ok(self.model.subgraph(0)?)
     }
 
-    /// What `prepare` may know of tensor `k`.
-    fn tensor_info(
-        model: &Model<'m>,
-        sg: &Subgraph<'m>,
-        k: usize,
-    ) -> Result<TensorInfo<'m>, KernelError> {
-        let t = sg.tensor(k)?;
-        let data = model.buffer(t.buffer()? as usize)?.data()?;
-        let is_variable = t.is_variable()?;
-        Ok(TensorInfo {
-            index: k,
-            ty: t.tensor_type()?,
-            shape: Shape::new(t.shape()?.as_bytes()),
-            quantization: t.quantization()?,
-            constant: (!data.is_empty() && !is_variable).then_some(data),
-            is_variable,
-        })
-    }
-
     /// Plans every tensor into the arena and prepares every operator.
     #[inline(never)]
     pub fn allocate_tensors(&mut self) -> Result<(), Error> {
@@ -368,7 +355,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let available = self.arena.len();
         // Use a multiple of 16 bytes, so the tail (allocated from the end) is aligned too.
         let len = (self.arena.len() - base) & !(ALIGN - 1);
-        let arena = &mut self.arena[base..base + len];
+        let arena = self.arena.part_mut(base..base + len);
         let n_tensors = sg.tensors_len()?;
         let n_ops = sg.operators_len()?;
         let mut tail = Tail {
@@ -384,9 +371,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let model_bytes = model.bytes();
         let mut has_variables = false;
         for k in 0..n_tensors {
-            let t = sg.tensor(k)?;
-            let ty = t.tensor_type()?;
-            let shape = t.shape()?;
+            // One read of everything about the tensor (all checked by
+            // `Model::from_bytes`), then the runtime's own checks.
+            let info = tensor_info(&model, &sg, k)?;
+            let ty = info.ty;
+            let shape = Scalars::<i32>::new(info.shape.bytes());
             let bad = |problem| Error::Tensor { index: k, problem };
             let mut elements: usize = 1;
             for d in shape.iter() {
@@ -395,9 +384,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                     .checked_mul(d)
                     .ok_or(bad(TensorProblem::TooLarge))?;
             }
-            let data = model.buffer(t.buffer()? as usize)?.data()?;
-            let is_variable = t.is_variable()?;
-            let constant = !data.is_empty() && !is_variable;
+            let is_variable = info.is_variable;
+            let data = info.constant.unwrap_or(&[]);
+            let constant = info.constant.is_some();
             let bytes = match ty.size_bytes() {
                 Some(size) => elements
                     .checked_mul(size)
@@ -413,14 +402,15 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                     needs: bytes,
                 }));
             }
-            if let Some(q) = t.quantization()? {
+            if let Some(q) = info.quantization {
                 check_quantization(ty, &q).map_err(bad)?;
             }
             let dims_offset = offset_in(model_bytes, shape.as_bytes());
             let rank = shape.len();
             let record = if constant {
                 let align = ty.size_bytes().unwrap_or(1);
-                if (data.as_ptr() as usize) % align == 0 {
+                // `align` is a power of two (1 to 16).
+                if (data.as_ptr() as usize) & (align.max(1) - 1) == 0 {
                     TensorRecord::new(
                         ty,
                         true,
@@ -434,7 +424,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                     // constant for its type: keep an aligned copy.
                     let at = tail.reserve(bytes);
                     if let Some(dest) = at.and_then(|at| tail.bytes_mut(at, bytes)) {
-                        dest.copy_from_slice(data);
+                        copy(dest, data);
                     }
                     TensorRecord::new(
                         ty,
@@ -466,8 +456,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
 
         // Prepare every operator.
         for i in 0..n_ops {
-            let op = sg.operator(i)?;
-            let kind = model.opcode_of(&op)?.kind()?;
+            let (op, kind, inputs, outputs) = op_parts(&model, &sg, i)?;
             let name = OpName::of(kind);
             let index = self
                 .resolver
@@ -477,12 +466,8 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 .resolver
                 .kernel(index)
                 .ok_or(Error::UnsupportedOp { index: i, op: name })?;
-            let inputs = op.inputs()?;
-            let outputs = op.outputs()?;
             for t in outputs.iter() {
-                if Self::tensor_info(&model, &sg, t as usize)
-                    .is_ok_and(|info| info.constant.is_some())
-                {
+                if tensor_info(&model, &sg, t as usize).is_ok_and(|info| info.constant.is_some()) {
                     return Err(Error::Tensor {
                         index: t as usize,
                         problem: TensorProblem::WrittenConstant,
@@ -490,7 +475,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 }
             }
             let mut prepared = PreparedOp::default();
-            let lookup = |k: usize| Self::tensor_info(&model, &sg, k);
+            let lookup = |k: usize| tensor_info(&model, &sg, k).map_err(KernelError::from);
             let mut ctx = PrepareContext {
                 model,
                 op,
@@ -520,8 +505,10 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 outputs_len: outputs.len() as u32,
                 ..NodeRecord::default()
             };
-            node.scratch_len[..prepared.scratch_count]
-                .copy_from_slice(&prepared.scratch_bytes[..prepared.scratch_count]);
+            let scratch = prepared.scratch_bytes.iter().take(prepared.scratch_count);
+            for (len, &bytes) in node.scratch_len.iter_mut().zip(scratch) {
+                *len = bytes;
+            }
             node.writes_inputs = prepared.writes_inputs;
             if let Some(at) = nodes_at {
                 write_pod(&mut tail, at + i * NODE_RECORD, &node);
@@ -543,7 +530,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
 
         // Plan activations and scratch in the head, using the free space as
         // the planner's working memory.
-        let (head, persistent) = self.arena[base..].split_at_mut(tail_start);
+        let (head, persistent) = self
+            .arena
+            .part_mut(base..)
+            .split_at_mut_checked(tail_start)
+            .ok_or(Error::NotAllocated)?;
         let plan = plan_head(
             &model, &sg, head, persistent, tensors_at, nodes_at, n_tensors, n_ops,
         );
@@ -591,17 +582,20 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
 
     fn records(&self) -> Result<&[TensorRecord], Error> {
         let l = self.layout()?;
-        let bytes =
-            &self.arena[l.base + l.tensors_at..l.base + l.tensors_at + l.tensors * TENSOR_RECORD];
-        bytemuck::try_cast_slice(bytes).map_err(|_| Error::NotAllocated)
+        let start = l.base + l.tensors_at;
+        let bytes = self.arena.get(start..start + l.tensors * TENSOR_RECORD);
+        bytes
+            .and_then(|b| bytemuck::try_cast_slice(b).ok())
+            .ok_or(Error::NotAllocated)
     }
 
     fn node(&self, i: usize) -> Result<NodeRecord, Error> {
         let l = self.layout()?;
         let at = l.base + l.nodes_at + i * NODE_RECORD;
-        Ok(bytemuck::pod_read_unaligned(
-            &self.arena[at..at + NODE_RECORD],
-        ))
+        self.arena
+            .get(at..at + NODE_RECORD)
+            .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
+            .ok_or(Error::NotAllocated)
     }
 
     /// Bytes of the arena this model needs: alignment of the caller's
@@ -706,10 +700,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let start = rec.data_offset as usize;
         let end = start + rec.bytes as usize;
         let data = if rec.in_model() {
-            &self.model.bytes()[start..end]
+            self.model.bytes().get(start..end)
         } else {
-            &self.arena[l.base + start..l.base + end]
+            self.arena.get(l.base + start..l.base + end)
         };
+        let data = data.ok_or(Error::NotAllocated)?;
         Ok(TensorView {
             ty: rec.tensor_type(),
             shape: rec.shape(self.model.bytes()),
@@ -735,7 +730,10 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         Ok(TensorViewMut {
             ty: rec.tensor_type(),
             shape: rec.shape(self.model.bytes()),
-            data: &mut self.arena[l.base + start..l.base + start + len],
+            data: self
+                .arena
+                .get_mut(l.base + start..l.base + start + len)
+                .ok_or(Error::NotAllocated)?,
         })
     }
 
@@ -754,13 +752,17 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             if !t.is_variable()? {
                 continue;
             }
-            let rec = self.records()?[k];
+            let rec = *self.records()?.get(k).ok_or(Error::NotAllocated)?;
             let fill = match (rec.tensor_type(), t.quantization()?) {
                 (TensorType::Int8, Some(q)) => q.zero_point.get(0).unwrap_or(0) as i8 as u8,
                 _ => 0,
             };
             if let Some((start, len)) = rec.arena_range() {
-                self.arena[l.base + start..l.base + start + len].fill(fill);
+                let range = l.base + start..l.base + start + len;
+                self.arena
+                    .get_mut(range)
+                    .ok_or(Error::NotAllocated)?
+                    .fill(fill);
             }
         }
         Ok(())
@@ -802,11 +804,10 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let mut n = 0;
             {
                 let records = self.records()?;
-                let mut push = |range: (usize, usize)| {
-                    if n == writable.len() {
-                        return Err(Error::TooManyWritable { index: i });
-                    }
-                    writable[n] = range;
+                let mut push = |range: (usize, usize)| -> Result<(), Error> {
+                    *writable
+                        .get_mut(n)
+                        .ok_or(Error::TooManyWritable { index: i })? = range;
                     n += 1;
                     Ok(())
                 };
@@ -834,8 +835,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                     }
                 }
             }
-            let arena = &mut self.arena[l.base..l.base + l.len];
-            let (gaps, mut muts) = cut(arena, &writable[..n]).map_err(|e| match e {
+            let arena = self
+                .arena
+                .get_mut(l.base..l.base + l.len)
+                .ok_or(Error::NotAllocated)?;
+            let (gaps, mut muts) = cut(arena, writable.part(..n)).map_err(|e| match e {
                 CutError::TooMany => Error::TooManyWritable { index: i },
                 _ => Error::NotAllocated,
             })?;
@@ -904,6 +908,37 @@ pub struct IoInfo<'m> {
     pub shape: Shape<'m>,
     pub scale: f32,
     pub zero_point: i32,
+}
+
+/// Operator `i`: the operator, what it is, its inputs and its outputs.
+#[allow(clippy::type_complexity)]
+fn op_parts<'m>(
+    model: &Model<'m>,
+    sg: &Subgraph<'m>,
+    i: usize,
+) -> Result<(Operator<'m>, OpKind<'m>, Scalars<'m, i32>, Scalars<'m, i32>), ReadError> {
+    let op = sg.operator(i)?;
+    let kind = model.opcode_of(&op)?.kind()?;
+    Ok((op, kind, op.inputs()?, op.outputs()?))
+}
+
+/// What `prepare` may know of tensor `k`.
+fn tensor_info<'m>(
+    model: &Model<'m>,
+    sg: &Subgraph<'m>,
+    k: usize,
+) -> Result<TensorInfo<'m>, ReadError> {
+    let t = sg.tensor(k)?;
+    let data = model.buffer(t.buffer()? as usize)?.data()?;
+    let is_variable = t.is_variable()?;
+    Ok(TensorInfo {
+        index: k,
+        ty: t.tensor_type()?,
+        shape: Shape::new(t.shape()?.as_bytes()),
+        quantization: t.quantization()?,
+        constant: (!data.is_empty() && !is_variable).then_some(data),
+        is_variable,
+    })
 }
 
 /// Zero points inside the type's range, scales finite and not negative
@@ -1045,15 +1080,15 @@ fn plan_head(
     n_tensors: usize,
     n_ops: usize,
 ) -> Result<HeadPlan, PlanFailure> {
+    // Index arithmetic below stays inside the records and slices this
+    // function sized, and tensor indices were checked by `Model::from_bytes`:
+    // lookups use `get` (an impossible miss reads a zero record or skips)
+    // rather than indexing, whose panic paths cost flash in firmware.
     let tail_start = head.len();
     let rec_at = |k: usize| tensors_at - tail_start + k * TENSOR_RECORD;
     let node_at = |i: usize| nodes_at - tail_start + i * NODE_RECORD;
-    let read_rec = |p: &[u8], k: usize| -> TensorRecord {
-        bytemuck::pod_read_unaligned(&p[rec_at(k)..rec_at(k) + TENSOR_RECORD])
-    };
-    let read_node = |p: &[u8], i: usize| -> NodeRecord {
-        bytemuck::pod_read_unaligned(&p[node_at(i)..node_at(i) + NODE_RECORD])
-    };
+    let read_rec = |p: &[u8], k: usize| -> TensorRecord { read_pod(p, rec_at(k)) };
+    let read_node = |p: &[u8], i: usize| -> NodeRecord { read_pod(p, node_at(i)) };
 
     // Working memory, at the start of the head: per tensor its root and
     // lifetime; then, once the count is known, the plan buffers and the
@@ -1071,20 +1106,22 @@ fn plan_head(
     let work_for = |buffers: usize| {
         4 * (3 * n_tensors + buffers * buffer_words + planner::scratch_words(buffers))
     };
+    let no_room = PlanFailure::NoRoom {
+        work: work_for(n_tensors + n_scratch),
+    };
     let head_len = head.len();
     let Ok(work) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut head[..head_len & !3]) else {
-        return Err(PlanFailure::NoRoom {
-            work: work_for(n_tensors + n_scratch),
-        });
+        return Err(no_room);
     };
-    if work.len() < 3 * n_tensors {
-        return Err(PlanFailure::NoRoom {
-            work: work_for(n_tensors + n_scratch),
-        });
-    }
-    let (root, rest) = work.split_at_mut(n_tensors);
-    let (first, rest) = rest.split_at_mut(n_tensors);
-    let (last, rest) = rest.split_at_mut(n_tensors);
+    let Some((root, rest)) = work.split_at_mut_checked(n_tensors) else {
+        return Err(no_room);
+    };
+    let Some((first, rest)) = rest.split_at_mut_checked(n_tensors) else {
+        return Err(no_room);
+    };
+    let Some((last, rest)) = rest.split_at_mut_checked(n_tensors) else {
+        return Err(no_room);
+    };
 
     // Roots: view outputs share their input's bytes (nodes marked skip).
     for (k, r) in root.iter_mut().enumerate() {
@@ -1094,20 +1131,27 @@ fn plan_head(
         if read_node(persistent, i).skip != 0 {
             let op = sg.operator(i)?;
             if let (Some(src), Some(dst)) = (op.inputs()?.get(0), op.outputs()?.get(0)) {
-                root[dst as usize] = root[src as usize];
+                if let Some(&r) = root.get(src as usize) {
+                    if let Some(d) = root.get_mut(dst as usize) {
+                        *d = r;
+                    }
+                }
             }
         }
     }
     // Lifetimes, gathered on the roots.
     first.fill(u32::MAX);
     last.fill(0);
-    let mut touch = |k: usize, i: u32| {
-        let r = root[k] as usize;
-        first[r] = first[r].min(i);
-        last[r] = last[r].max(i);
+    let root_of = |k: i32| root.get(k as usize).map(|&r| r as usize);
+    let mut touch = |r: usize, i: u32, until: u32| {
+        if let (Some(f), Some(l)) = (first.get_mut(r), last.get_mut(r)) {
+            (*f, *l) = ((*f).min(i), (*l).max(until));
+        }
     };
     for t in sg.inputs()?.iter() {
-        touch(t as usize, 0);
+        if let Some(r) = root_of(t) {
+            touch(r, 0, 0);
+        }
     }
     for i in 0..n_ops {
         let op = sg.operator(i)?;
@@ -1117,16 +1161,17 @@ fn plan_head(
             .chain(op.outputs()?.iter())
             .chain(op.intermediates()?.iter())
         {
-            if t >= 0 {
-                touch(t as usize, i as u32);
+            if let Some(r) = root_of(t).filter(|_| t >= 0) {
+                touch(r, i as u32, i as u32);
             }
         }
     }
+    // Subgraph outputs live to the end.
     let end = n_ops.saturating_sub(1) as u32;
     for t in sg.outputs()?.iter() {
-        let r = root[t as usize] as usize;
-        first[r] = first[r].min(end);
-        last[r] = end;
+        if let Some(r) = root_of(t) {
+            touch(r, end, end);
+        }
     }
 
     // Offline plan, if the model has one: fixed offsets for those tensors.
@@ -1136,59 +1181,64 @@ fn plan_head(
     let planned = |k: usize, first: &[u32], last: &[u32]| {
         let rec = read_rec(persistent, k);
         let in_tail = rec.arena_range().is_some_and(|(s, _)| s >= tail_start) && rec.bytes > 0;
-        !rec.in_model() && !in_tail && root[k] as usize == k && first[k] <= last[k]
+        let live = matches!((first.get(k), last.get(k)), (Some(f), Some(l)) if f <= l);
+        !rec.in_model() && !in_tail && root.get(k) == Some(&(k as u32)) && live
     };
     let n_buffers = (0..n_tensors).filter(|&k| planned(k, first, last)).count() + n_scratch;
     let work_bytes = work_for(n_buffers);
     if rest.len() < n_buffers * buffer_words + planner::scratch_words(n_buffers) {
         return Err(PlanFailure::NoRoom { work: work_bytes });
     }
-    let (buffer_space, plan_scratch) = rest.split_at_mut(n_buffers * buffer_words);
-    let buffers: &mut [PlanBuffer] = bytemuck::cast_slice_mut(buffer_space);
+    let Some((buffer_space, plan_scratch)) = rest.split_at_mut_checked(n_buffers * buffer_words)
+    else {
+        return Err(PlanFailure::NoRoom { work: work_bytes });
+    };
+    let Ok(buffers) = bytemuck::try_cast_slice_mut::<u32, PlanBuffer>(buffer_space) else {
+        return Err(PlanFailure::NoRoom { work: work_bytes });
+    };
+    let mut slots = buffers.iter_mut();
     let mut n = 0;
     for k in 0..n_tensors {
         if !planned(k, first, last) {
             continue;
         }
-        let rec = read_rec(persistent, k);
+        let (Some(slot), Some(f), Some(&l)) = (slots.next(), first.get_mut(k), last.get(k)) else {
+            break;
+        };
         let fixed = offline
             .filter(|p| p.subgraph == 0)
             .and_then(|p| p.offset(k));
-        buffers[n] = PlanBuffer {
-            size: rec.bytes,
-            first: first[k],
-            last: last[k],
+        *slot = PlanBuffer {
+            size: read_rec(persistent, k).bytes,
+            first: *f,
+            last: l,
             offset: fixed.unwrap_or(0),
             fixed: fixed.is_some() as u32,
         };
         // Remember which buffer tensor k became, in its `first` slot (no longer needed).
-        first[k] = n as u32;
+        *f = n as u32;
         n += 1;
     }
     let activation_buffers = n;
     for i in 0..n_ops {
-        let node = read_node(persistent, i);
-        for s in 0..MAX_SCRATCH {
-            if node.scratch_len[s] > 0 {
-                buffers[n] = PlanBuffer {
-                    size: node.scratch_len[s],
-                    first: i as u32,
-                    last: i as u32,
-                    offset: 0,
-                    fixed: 0,
-                };
-                n += 1;
+        for &size in read_node(persistent, i).scratch_len.iter() {
+            if size == 0 {
+                continue;
             }
+            let Some(slot) = slots.next() else { break };
+            *slot = PlanBuffer::new(size, i as u32, i as u32);
+            n += 1;
         }
     }
-    let buffers = &mut buffers[..n];
+    let buffers = buffers.get_mut(..n).unwrap_or_default();
     let lower_bound = planner::lower_bound(buffers) as usize;
     let head_size = planner::plan(buffers, plan_scratch)? as usize;
-    let scratch_peak = planner::lower_bound(&buffers[activation_buffers..]) as usize;
+    let scratch = buffers.get(activation_buffers..).unwrap_or_default();
+    let scratch_peak = planner::lower_bound(scratch) as usize;
 
     // Write the offsets back: activations (and their views), then scratch.
     for k in 0..n_tensors {
-        let r = root[k] as usize;
+        let r = root.get(k).map_or(k, |&r| r as usize);
         let mut rec = read_rec(persistent, k);
         let root_rec = read_rec(persistent, r);
         let in_tail =
@@ -1207,24 +1257,28 @@ fn plan_head(
             } else {
                 continue;
             }
-        } else if first[r] as usize >= activation_buffers {
-            continue; // unused: never planned
         } else {
-            let b = &buffers[first[r] as usize];
-            rec.data_offset = b.offset;
-        }
-        persistent[rec_at(k)..rec_at(k) + TENSOR_RECORD].copy_from_slice(bytemuck::bytes_of(&rec));
-    }
-    let mut b = activation_buffers;
-    for i in 0..n_ops {
-        let mut node = read_node(persistent, i);
-        for s in 0..MAX_SCRATCH {
-            if node.scratch_len[s] > 0 {
-                node.scratch_offset[s] = buffers[b].offset;
-                b += 1;
+            // Unused tensors were never planned: their slot is past the
+            // activation buffers.
+            match first.get(r).map(|&b| b as usize) {
+                Some(b) if b < activation_buffers => match buffers.get(b) {
+                    Some(b) => rec.data_offset = b.offset,
+                    None => continue,
+                },
+                _ => continue,
             }
         }
-        persistent[node_at(i)..node_at(i) + NODE_RECORD].copy_from_slice(bytemuck::bytes_of(&node));
+        write_pod_at(persistent, rec_at(k), &rec);
+    }
+    let mut planned_scratch = buffers.get(activation_buffers..).unwrap_or_default().iter();
+    for i in 0..n_ops {
+        let mut node = read_node(persistent, i);
+        for (offset, &len) in node.scratch_offset.iter_mut().zip(&node.scratch_len) {
+            if len > 0 {
+                *offset = planned_scratch.next().map_or(0, |b| b.offset);
+            }
+        }
+        write_pod_at(persistent, node_at(i), &node);
     }
     Ok(HeadPlan {
         head: align_up(head_size).unwrap_or(head_size),
@@ -1232,6 +1286,24 @@ fn plan_head(
         scratch: scratch_peak,
         lower_bound,
     })
+}
+
+/// The record stored at byte `at` of `bytes`; a zero record if it is not
+/// all there (never, for records this module placed).
+fn read_pod<T: Pod>(bytes: &[u8], at: usize) -> T {
+    bytes
+        .get(at..at.saturating_add(core::mem::size_of::<T>()))
+        .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
+        .unwrap_or_else(T::zeroed)
+}
+
+/// Stores `value` at byte `at` of `bytes`, if it fits (it always does for
+/// records this module placed).
+fn write_pod_at<T: Pod>(bytes: &mut [u8], at: usize, value: &T) {
+    let value = bytemuck::bytes_of(value);
+    if let Some(dest) = bytes.get_mut(at..).and_then(|b| b.get_mut(..value.len())) {
+        copy(dest, value);
+    }
 }
 
 #[cfg(test)]

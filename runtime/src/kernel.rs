@@ -12,7 +12,7 @@
 //! the op resolver; the interpreter does not know which one it runs.
 
 use crate::arena::{Gaps, Muts, TensorRecord};
-use crate::schema::{Model, Operator, Quantization, Scalars, TensorType};
+use crate::schema::{Model, Operator, Quantization, Scalars, TensorType, Text};
 use crate::tensor::{Shape, TensorView, TensorViewMut};
 use bytemuck::Pod;
 
@@ -34,17 +34,17 @@ pub enum KernelError {
         found: TensorType,
         expected: TensorType,
     },
-    #[error("{0} has an unsupported type {1}")]
+    #[error("{} has an unsupported type {}", Text(.0), .1)]
     UnsupportedType(&'static str, TensorType),
     #[error("input {0} is missing")]
     MissingInput(usize),
     #[error("output {0} is missing")]
     MissingOutput(usize),
-    #[error("shapes do not fit: {0}")]
+    #[error("shapes do not fit: {}", Text(.0))]
     Shape(&'static str),
-    #[error("{0}")]
+    #[error("{}", Text(.0))]
     Invalid(&'static str),
-    #[error("not supported: {0}")]
+    #[error("not supported: {}", Text(.0))]
     Unsupported(&'static str),
     #[error("tensor data is not aligned for its type")]
     Misaligned,
@@ -198,7 +198,7 @@ impl<'m> PrepareContext<'_, 'm> {
     /// too small the write is dropped: `allocate_tensors` fails anyway.
     pub fn write_op_data<T: Pod>(&mut self, at: usize, values: &[T]) -> Result<(), KernelError> {
         let (offset, len) = self.prepared.op_data.ok_or(KernelError::OpData)?;
-        let bytes: &[u8] = bytemuck::cast_slice(values);
+        let bytes: &[u8] = bytemuck::try_cast_slice(values).map_err(|_| KernelError::OpData)?;
         let end = at.checked_add(bytes.len()).ok_or(KernelError::OpData)?;
         if end > len {
             return Err(KernelError::OpData);
@@ -210,6 +210,9 @@ impl<'m> PrepareContext<'_, 'm> {
             .persistent
             .bytes_mut(offset + at, bytes.len())
             .ok_or(KernelError::OpData)?;
+        if dest.len() != bytes.len() {
+            return Err(KernelError::OpData);
+        }
         dest.copy_from_slice(bytes);
         Ok(())
     }

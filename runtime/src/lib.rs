@@ -5,11 +5,14 @@
 //! provides.
 #![no_std]
 #![deny(unsafe_code)]
+// Divisibility is written with `%`: `is_multiple_of` needs Rust 1.87.
+#![allow(clippy::manual_is_multiple_of)]
 
 #[cfg(test)]
 extern crate std;
 
 pub mod arena;
+mod index;
 pub mod interpreter;
 pub mod kernel;
 pub mod kernels;

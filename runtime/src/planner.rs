@@ -30,6 +30,8 @@
 //! stops searching after [`WORK_BUDGET`] steps, keeping the best plan found.
 //! Memory: the caller's [`PlanBuffer`] array and [`scratch_words`] words.
 
+use crate::index::At;
+
 /// Offsets of planned buffers and the arena size are multiples of this.
 pub const ALIGN: u32 = 16;
 
@@ -201,7 +203,7 @@ pub fn plan(buffers: &mut [PlanBuffer], scratch: &mut [u32]) -> Result<u32, Plan
     for b in buffers.iter_mut().filter(|b| b.size == 0 && !b.is_fixed()) {
         b.offset = 0;
     }
-    let mut planner = Planner::new(buffers, &mut scratch[..needed]);
+    let mut planner = Planner::new(buffers, scratch.part_mut(..needed));
     let height = planner.run()?;
     Ok(height as u32)
 }
@@ -223,10 +225,10 @@ fn check(buffers: &[PlanBuffer]) -> Result<(), PlanError> {
             return Err(PlanError::SizeOverflow(i));
         }
     }
-    let fixed = |i: &usize| buffers[*i].is_fixed() && buffers[*i].size > 0;
+    let fixed = |i: &usize| buffers.at(*i).is_fixed() && buffers.at(*i).size > 0;
     for a in (0..buffers.len()).filter(fixed) {
         for b in (a + 1..buffers.len()).filter(fixed) {
-            let (x, y) = (&buffers[a], &buffers[b]);
+            let (x, y) = (buffers.at(a), buffers.at(b));
             if x.lives_with(y) && (x.offset as u64) < y.end() && (y.offset as u64) < x.end() {
                 return Err(PlanError::FixedOverlap { a, b });
             }
@@ -246,10 +248,10 @@ fn heapsort(v: &mut [u32], less: &dyn Fn(u32, u32) -> bool) {
         if child >= end {
             break;
         }
-        if child + 1 < end && less(v[child], v[child + 1]) {
+        if child + 1 < end && less(*v.at(child), *v.at(child + 1)) {
             child += 1;
         }
-        if !less(v[root], v[child]) {
+        if !less(*v.at(root), *v.at(child)) {
             break;
         }
         v.swap(root, child);
@@ -260,7 +262,7 @@ fn heapsort(v: &mut [u32], less: &dyn Fn(u32, u32) -> bool) {
         sift_down(v, root, n);
     }
     for end in (1..n).rev() {
-        v.swap(0, end);
+        v.part_mut(..=end).swap(0, end);
         sift_down(v, 0, end);
     }
 }
@@ -405,15 +407,15 @@ impl<'a> Planner<'a> {
             work: WORK_BUDGET,
         };
         for i in 0..n {
-            let b = p.bufs[i];
+            let b = *p.bufs.at(i);
             if b.is_fixed() && b.size > 0 {
                 p.fixed += 1;
                 p.fixed_top = p.fixed_top.max(align_up(b.end()));
             } else if !b.is_fixed() && b.size > 0 {
-                p.order[p.m] = i as u32;
+                *p.order.at_mut(p.m) = i as u32;
                 p.m += 1;
             }
-            p.best[i] = b.offset;
+            *p.best.at_mut(i) = b.offset;
         }
         p.build_sections();
         p
@@ -422,7 +424,7 @@ impl<'a> Planner<'a> {
     /// Aligned size of the buffer of rank `r`.
     #[inline]
     fn size(&self, r: usize) -> u64 {
-        align_up(self.bufs[self.order[r] as usize].size as u64)
+        align_up(self.bufs.at((*self.order.at(r)) as usize).size as u64)
     }
 
     /// Takes `n` steps from the budget.
@@ -443,23 +445,23 @@ impl<'a> Planner<'a> {
     fn build_sections(&mut self) {
         let m = self.m;
         for r in 0..m {
-            self.low[r] = self.bufs[self.order[r] as usize].first;
+            *self.low.at_mut(r) = self.bufs.at((*self.order.at(r)) as usize).first;
         }
-        let keys = &mut self.low[..m];
+        let keys = self.low.part_mut(..m);
         heapsort(keys, &|a, b| a < b);
         let mut len = 0;
         for r in 0..m {
-            if len == 0 || keys[r] != keys[len - 1] {
-                keys[len] = keys[r];
+            if len == 0 || *keys.at(r) != *keys.at(len - 1) {
+                *keys.at_mut(len) = *keys.at(r);
                 len += 1;
             }
         }
-        let keys = &keys[..len];
+        let keys = keys.part(..len);
         for r in 0..m {
-            let b = self.bufs[self.order[r] as usize];
-            self.lo[r] = keys.partition_point(|&k| k < b.first) as u32;
-            self.hi[r] = keys.partition_point(|&k| k <= b.last) as u32 - 1;
-            self.span = self.span.max(self.hi[r] - self.lo[r]);
+            let b = *self.bufs.at(*self.order.at(r) as usize);
+            *self.lo.at_mut(r) = keys.partition_point(|&k| k < b.first) as u32;
+            *self.hi.at_mut(r) = keys.partition_point(|&k| k <= b.last) as u32 - 1;
+            self.span = self.span.max(*self.hi.at(r) - *self.lo.at(r));
         }
         self.sections = len;
     }
@@ -512,7 +514,7 @@ impl<'a> Planner<'a> {
             return live_peak(self.bufs);
         }
         self.section_totals();
-        let most = self.rem[..self.sections].iter().max();
+        let most = self.rem.part(..self.sections).iter().max();
         most.copied().unwrap_or(0) as u64
     }
 
@@ -588,33 +590,37 @@ impl<'a> Planner<'a> {
         // Park ranges and pressures by buffer index in arrays that are free
         // outside the search, sort, and take them back by rank.
         for r in 0..m {
-            let i = self.order[r] as usize;
-            (self.top[i], self.low[i], self.rem[i]) = (self.lo[r], self.hi[r], self.fit[r]);
+            let i = *self.order.at(r) as usize;
+            let (lo, hi, fit) = (*self.lo.at(r), *self.hi.at(r), *self.fit.at(r));
+            *self.top.at_mut(i) = lo;
+            *self.low.at_mut(i) = hi;
+            *self.rem.at_mut(i) = fit;
         }
         let (bufs, pressure) = (&*self.bufs, &*self.rem);
         let len = |b: &PlanBuffer| b.last - b.first;
         let area = |b: &PlanBuffer| b.size as u64 * (len(b) as u64 + 1);
         let less = |x: u32, y: u32| {
-            let (a, b) = (&bufs[x as usize], &bufs[y as usize]);
+            let (a, b) = (bufs.at(x as usize), bufs.at(y as usize));
             let by = match how {
                 Order::SizeDesc => b.size.cmp(&a.size).then(a.first.cmp(&b.first)),
                 Order::AreaDesc => area(b).cmp(&area(a)),
                 Order::FirstUse => a.first.cmp(&b.first).then(b.size.cmp(&a.size)),
-                Order::Pressure => {
-                    (pressure[y as usize].cmp(&pressure[x as usize])).then(area(b).cmp(&area(a)))
-                }
+                Order::Pressure => (pressure.at(y as usize).cmp(pressure.at(x as usize)))
+                    .then(area(b).cmp(&area(a))),
             };
             by.then(x.cmp(&y)).is_lt()
         };
-        heapsort(&mut self.order[..m], &less);
+        heapsort(self.order.part_mut(..m), &less);
         for r in 0..m {
-            let i = self.order[r] as usize;
-            (self.lo[r], self.hi[r]) = (self.top[i], self.low[i]);
-            self.by_time[r] = r as u32;
+            let i = *self.order.at(r) as usize;
+            let (lo, hi) = (*self.top.at(i), *self.low.at(i));
+            *self.lo.at_mut(r) = lo;
+            *self.hi.at_mut(r) = hi;
+            *self.by_time.at_mut(r) = r as u32;
         }
         let lo = &*self.lo;
-        heapsort(&mut self.by_time[..m], &|x, y| {
-            (lo[x as usize], x) < (lo[y as usize], y)
+        heapsort(self.by_time.part_mut(..m), &|x, y| {
+            (*lo.at(x as usize), x) < (*lo.at(y as usize), y)
         });
         // A comparison costs a few steps.
         let log = (usize::BITS - m.leading_zeros()) as usize;
@@ -627,8 +633,10 @@ impl<'a> Planner<'a> {
         self.section_totals();
         let mut steps = self.m;
         for r in 0..self.m {
-            let rem = &self.rem[self.lo[r] as usize..=self.hi[r] as usize];
-            self.fit[r] = rem.iter().max().copied().unwrap_or(0);
+            let rem = self
+                .rem
+                .part(*self.lo.at(r) as usize..=*self.hi.at(r) as usize);
+            *self.fit.at_mut(r) = rem.iter().max().copied().unwrap_or(0);
             steps += rem.len();
         }
         self.spend(steps);
@@ -637,11 +645,13 @@ impl<'a> Planner<'a> {
     /// `rem` of each section: the aligned bytes of all planned buffers live
     /// there (saturating; once the bound is known to fit, they all do).
     fn section_totals(&mut self) {
-        self.rem[..self.sections].fill(0);
+        self.rem.part_mut(..self.sections).fill(0);
         let mut steps = self.sections;
         for r in 0..self.m {
             let size = self.size(r) as u32;
-            let rem = &mut self.rem[self.lo[r] as usize..=self.hi[r] as usize];
+            let rem = self
+                .rem
+                .part_mut(*self.lo.at(r) as usize..=*self.hi.at(r) as usize);
             for rem in rem.iter_mut() {
                 *rem = rem.saturating_add(size);
             }
@@ -654,7 +664,7 @@ impl<'a> Planner<'a> {
     fn reset_list(&mut self) {
         self.head = NONE;
         for i in 0..self.bufs.len() {
-            if self.bufs[i].is_fixed() && self.bufs[i].size > 0 {
+            if self.bufs.at(i).is_fixed() && self.bufs.at(i).size > 0 {
                 self.insert(i as u32, NONE);
             }
         }
@@ -664,24 +674,24 @@ impl<'a> Planner<'a> {
     /// lower; the walk starts after `from` (a listed buffer at or below it),
     /// or at the head if that is `NONE`.
     fn insert(&mut self, i: u32, from: u32) {
-        let offset = self.bufs[i as usize].offset;
+        let offset = self.bufs.at(i as usize).offset;
         let mut prev = from;
         let mut cur = if from == NONE {
             self.head
         } else {
-            self.link[from as usize]
+            *self.link.at(from as usize)
         };
         let mut steps = 1;
-        while cur != NONE && self.bufs[cur as usize].offset <= offset {
+        while cur != NONE && self.bufs.at(cur as usize).offset <= offset {
             prev = cur;
-            cur = self.link[cur as usize];
+            cur = *self.link.at(cur as usize);
             steps += 1;
         }
-        self.link[i as usize] = cur;
+        *self.link.at_mut(i as usize) = cur;
         if prev == NONE {
             self.head = i;
         } else {
-            self.link[prev as usize] = i;
+            *self.link.at_mut(prev as usize) = i;
         }
         self.spend(steps);
     }
@@ -692,7 +702,7 @@ impl<'a> Planner<'a> {
     /// The top (above everything) always fits; `Fit::Lowest` takes the
     /// first gap.
     fn find_offset(&mut self, i: u32, how: Fit) -> (u32, u32) {
-        let me = self.bufs[i as usize];
+        let me = *self.bufs.at(i as usize);
         let size = align_up32(me.size);
         // Lowest free offset above what was walked, and the buffer below it.
         let (mut pos, mut below) = (0u32, NONE);
@@ -700,8 +710,8 @@ impl<'a> Planner<'a> {
         let mut cur = self.head;
         let mut steps = 1;
         while cur != NONE {
-            let (at, q) = (cur, &self.bufs[cur as usize]);
-            cur = self.link[cur as usize];
+            let (at, q) = (cur, self.bufs.at(cur as usize));
+            cur = *self.link.at(cur as usize);
             steps += 1;
             if !q.lives_with(&me) {
                 continue;
@@ -731,13 +741,13 @@ impl<'a> Planner<'a> {
         self.reset_list();
         let mut top = self.fixed_top;
         for r in 0..self.m {
-            let i = self.order[r];
+            let i = *self.order.at(r);
             let (offset, below) = self.find_offset(i, how);
             let end = offset as u64 + self.size(r);
             if end > MAX_ARENA {
                 return None;
             }
-            self.bufs[i as usize].offset = offset;
+            self.bufs.at_mut(i as usize).offset = offset;
             self.insert(i, below);
             top = top.max(end);
         }
@@ -798,7 +808,7 @@ impl Planner<'_> {
     /// Aligned size of rank `r`, during the search.
     #[inline]
     fn rsize(&self, r: usize) -> u32 {
-        self.link[r]
+        *self.link.at(r)
     }
 
     /// Sets up the root: sizes by rank and the fixed buffers by offset in
@@ -807,30 +817,30 @@ impl Planner<'_> {
     fn start_search(&mut self, h: u32) -> bool {
         let m = self.m;
         for r in 0..m {
-            self.link[r] = self.size(r) as u32;
+            *self.link.at_mut(r) = self.size(r) as u32;
         }
         // Fixed buffers by offset (insertion sort: there are few if any).
         let mut end = m;
         for i in 0..self.bufs.len() {
-            let b = self.bufs[i];
+            let b = *self.bufs.at(i);
             if !b.is_fixed() || b.size == 0 {
                 continue;
             }
             let mut at = end;
-            while at > m && self.bufs[self.link[at - 1] as usize].offset > b.offset {
-                self.link[at] = self.link[at - 1];
+            while at > m && self.bufs.at((*self.link.at(at - 1)) as usize).offset > b.offset {
+                *self.link.at_mut(at) = *self.link.at(at - 1);
                 at -= 1;
             }
-            self.link[at] = i as u32;
+            *self.link.at_mut(at) = i as u32;
             end += 1;
             self.spend(end - at);
         }
-        self.top[..self.sections].fill(0);
+        self.top.part_mut(..self.sections).fill(0);
         self.section_totals();
         let mut ok = true;
         for r in 0..m {
             let f = self.above_fixed(r, 0);
-            self.fit[r] = f;
+            *self.fit.at_mut(r) = f;
             ok &= f.saturating_add(self.rsize(r)) <= h;
         }
         self.spend(m + self.bufs.len());
@@ -843,11 +853,11 @@ impl Planner<'_> {
     fn above_fixed(&mut self, r: usize, from: u32) -> u32 {
         let mut pos = from;
         if self.fixed > 0 {
-            let me = self.bufs[self.order[r] as usize];
+            let me = *self.bufs.at(*self.order.at(r) as usize);
             let size = self.rsize(r);
             let mut steps = 0;
-            for &q in &self.link[self.m..self.m + self.fixed] {
-                let q = &self.bufs[q as usize];
+            for &q in self.link.part(self.m..self.m + self.fixed) {
+                let q = self.bufs.at(q as usize);
                 steps += 1;
                 if q.offset >= pos.saturating_add(size) {
                     break; // by offset: the rest start higher
@@ -864,17 +874,17 @@ impl Planner<'_> {
     /// Whether ranks `r` and `s` are live together.
     #[inline]
     fn overlap(&self, r: usize, s: usize) -> bool {
-        self.lo[r] <= self.hi[s] && self.lo[s] <= self.hi[r]
+        *self.lo.at(r) <= *self.hi.at(s) && *self.lo.at(s) <= *self.hi.at(r)
     }
 
     /// The positions in `by_time` of every rank live in some section of
     /// `a..=z` (and of a few others): those that start at most `span`
     /// sections before `a` and not after `z`.
     fn window(&mut self, a: u32, z: u32) -> core::ops::Range<usize> {
-        let (ranks, lo) = (&self.by_time[..self.m], &*self.lo);
+        let (ranks, lo) = (self.by_time.part(..self.m), &*self.lo);
         let from = a.saturating_sub(self.span);
-        let start = ranks.partition_point(|&r| lo[r as usize] < from);
-        let end = ranks.partition_point(|&r| lo[r as usize] <= z);
+        let start = ranks.partition_point(|&r| *lo.at(r as usize) < from);
+        let end = ranks.partition_point(|&r| *lo.at(r as usize) <= z);
         self.spend(2 * (usize::BITS - self.m.leading_zeros()) as usize);
         start..end
     }
@@ -891,7 +901,7 @@ impl Planner<'_> {
         let (after_fit, after_rank) = ((cursor >> 32) as u32, cursor as u32);
         let mut lowest_end = u32::MAX;
         let (mut best_fit, mut best) = (u32::MAX, None);
-        let ranks = self.fit[..self.m].iter().zip(&self.link[..self.m]);
+        let ranks = self.fit.part(..self.m).iter().zip(self.link.part(..self.m));
         for (r, (&f, &size)) in ranks.enumerate() {
             if f == PLACED {
                 continue;
@@ -914,18 +924,18 @@ impl Planner<'_> {
     /// live with it is pushed above `h` (fits only rise), and
     /// [`Planner::sections_ok`].
     fn place(&mut self, r: usize, depth: usize, h: u32) -> (u64, bool) {
-        let offset = self.fit[r];
-        self.bufs[self.order[r] as usize].offset = offset;
-        self.fit[r] = PLACED;
-        self.stack[depth] = r as u32;
+        let offset = *self.fit.at(r);
+        self.bufs.at_mut((*self.order.at(r)) as usize).offset = offset;
+        *self.fit.at_mut(r) = PLACED;
+        *self.stack.at_mut(depth) = r as u32;
         let size = self.rsize(r);
         let end = offset + size; // at most `h`
-        let (lo, hi) = (self.lo[r], self.hi[r]);
+        let (lo, hi) = (*self.lo.at(r), *self.hi.at(r));
         for t in lo as usize..=hi as usize {
             // Earlier buffers are at or below this offset: this one is now
             // the top of each of its sections.
-            self.top[t] = end;
-            self.rem[t] -= size;
+            *self.top.at_mut(t) = end;
+            *self.rem.at_mut(t) -= size;
         }
         // Buffers live with it now fit no lower than its end. Track the
         // sections whose lowest fit may change.
@@ -934,15 +944,15 @@ impl Planner<'_> {
         let window = self.window(lo, hi);
         self.spend(window.len() + (hi - lo) as usize);
         for p in window {
-            let s = self.by_time[p] as usize;
-            let f = self.fit[s];
+            let s = *self.by_time.at(p) as usize;
+            let f = *self.fit.at(s);
             if f == PLACED || f >= end || !self.overlap(r, s) {
                 continue;
             }
             let f = self.above_fixed(s, end);
-            self.fit[s] = f;
+            *self.fit.at_mut(s) = f;
             ok &= f.saturating_add(self.rsize(s)) <= h;
-            (a, z) = (a.min(self.lo[s]), z.max(self.hi[s]));
+            (a, z) = (a.min(*self.lo.at(s)), z.max(*self.hi.at(s)));
         }
         let ok = ok && self.sections_ok(a, z, offset, h);
         (Self::key(offset, r), ok)
@@ -950,13 +960,13 @@ impl Planner<'_> {
 
     /// Undoes the `depth`-th placement; returns the key it was placed with.
     fn unplace(&mut self, depth: usize) -> u64 {
-        let r = self.stack[depth] as usize;
-        let offset = self.bufs[self.order[r] as usize].offset;
+        let r = *self.stack.at(depth) as usize;
+        let offset = self.bufs.at((*self.order.at(r)) as usize).offset;
         // Its fit is where it was: the state is as before placing it.
-        self.fit[r] = offset;
+        *self.fit.at_mut(r) = offset;
         let size = self.rsize(r);
-        let (lo, hi) = (self.lo[r], self.hi[r]);
-        for rem in &mut self.rem[lo as usize..=hi as usize] {
+        let (lo, hi) = (*self.lo.at(r), *self.hi.at(r));
+        for rem in self.rem.part_mut(lo as usize..=hi as usize) {
             *rem += size;
         }
         self.restore_tops(r, depth);
@@ -964,14 +974,16 @@ impl Planner<'_> {
         let window = self.window(lo, hi);
         let mut steps = window.len() + (hi - lo) as usize;
         for p in window {
-            let s = self.by_time[p] as usize;
-            if s == r || self.fit[s] == PLACED || !self.overlap(r, s) {
+            let s = *self.by_time.at(p) as usize;
+            if s == r || *self.fit.at(s) == PLACED || !self.overlap(r, s) {
                 continue;
             }
-            let tops = &self.top[self.lo[s] as usize..=self.hi[s] as usize];
+            let tops = self
+                .top
+                .part(*self.lo.at(s) as usize..=*self.hi.at(s) as usize);
             let skyline = tops.iter().max().copied().unwrap_or(0);
             steps += tops.len();
-            self.fit[s] = self.above_fixed(s, skyline);
+            *self.fit.at_mut(s) = self.above_fixed(s, skyline);
         }
         self.spend(steps);
         Self::key(offset, r)
@@ -980,25 +992,25 @@ impl Planner<'_> {
     /// Tops of rank `r`'s sections given the first `depth` placements: the
     /// end of the latest one live there (later ones sit above earlier ones).
     fn restore_tops(&mut self, r: usize, depth: usize) {
-        let (lo, hi) = (self.lo[r], self.hi[r]);
-        self.top[lo as usize..=hi as usize].fill(NONE);
+        let (lo, hi) = (*self.lo.at(r), *self.hi.at(r));
+        self.top.part_mut(lo as usize..=hi as usize).fill(NONE);
         let mut unknown = hi - lo + 1;
         let mut steps = unknown as usize;
         for d in (0..depth).rev() {
             if unknown == 0 {
                 break;
             }
-            let q = self.stack[d] as usize;
-            let end = self.bufs[self.order[q] as usize].offset + self.link[q];
-            for t in lo.max(self.lo[q])..=hi.min(self.hi[q]) {
-                if self.top[t as usize] == NONE {
-                    self.top[t as usize] = end;
+            let q = *self.stack.at(d) as usize;
+            let end = self.bufs.at((*self.order.at(q)) as usize).offset + *self.link.at(q);
+            for t in lo.max(*self.lo.at(q))..=hi.min(*self.hi.at(q)) {
+                if *self.top.at(t as usize) == NONE {
+                    *self.top.at_mut(t as usize) = end;
                     unknown -= 1;
                 }
             }
             steps += 1;
         }
-        for top in &mut self.top[lo as usize..=hi as usize] {
+        for top in self.top.part_mut(lo as usize..=hi as usize) {
             if *top == NONE {
                 *top = 0;
             }
@@ -1015,25 +1027,27 @@ impl Planner<'_> {
     fn sections_ok(&mut self, a: u32, z: u32, l: u32, h: u32) -> bool {
         // `low` of sections a..=z.
         let window = self.window(a, z);
-        let low = &mut self.low[a as usize..=z as usize];
+        let low = self.low.part_mut(a as usize..=z as usize);
         low.fill(u32::MAX);
         let mut steps = window.len() + 2 * low.len();
-        for &s in &self.by_time[window] {
+        for &s in self.by_time.part(window) {
             let s = s as usize;
-            let (f, lo, hi) = (self.fit[s], self.lo[s], self.hi[s]);
+            let (f, lo, hi) = (*self.fit.at(s), *self.lo.at(s), *self.hi.at(s));
             if f == PLACED || hi < a || z < lo {
                 continue;
             }
             let (lo, hi) = (lo.max(a) - a, hi.min(z) - a);
-            for low in &mut low[lo as usize..=hi as usize] {
+            for low in low.part_mut(lo as usize..=hi as usize) {
                 *low = (*low).min(f);
             }
             steps += (hi - lo + 1) as usize;
         }
         let changed = a as usize..=z as usize;
-        let ok = self.rem[changed.clone()]
+        let ok = self
+            .rem
+            .part(changed.clone())
             .iter()
-            .zip(&self.low[changed])
+            .zip(self.low.part(changed))
             .all(|(&rem, &low)| rem == 0 || low.max(l).saturating_add(rem) <= h);
         self.spend(steps);
         ok

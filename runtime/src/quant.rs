@@ -165,14 +165,34 @@ pub fn rounding_half_sum(a: i32, b: i32) -> i32 {
 /// A negative `real` gives a negative multiplier, as in TFLite (no kernel
 /// uses one). NaN and infinities, where TFLite's result is undefined, give
 /// `(0, 0)`.
+///
+/// Computed on the bits of `real`, with no floating-point operation: `frac`
+/// is `m / 2^53` for the 53-bit significand `m`, so `frac * 2^31` is
+/// `m / 2^22` exactly and rounding it is integer arithmetic. The result is
+/// the one `frexp` and `round` give (the tests check it against them), and
+/// firmware needs no soft-float routines for it.
 pub fn quantize_multiplier(real: f64) -> (i32, i32) {
     if real == 0.0 || !real.is_finite() {
         return (0, 0);
     }
-    let (frac, mut shift) = libm::frexp(real);
-    // frac * 2^31 is exact (a power-of-two scaling of a normal double), so the
-    // only rounding is the one TFLite does.
-    let mut q_fixed = libm::round(frac * (1u64 << 31) as f64) as i64;
+    let bits = real.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    // `|real| = m * 2^(shift - 53)` with `2^52 <= m < 2^53` (C's `frexp`).
+    let (m, mut shift) = if biased == 0 {
+        // Subnormal: normalize the fraction (non-zero, as `real` is).
+        let lz = fraction.leading_zeros() as i32 - 11;
+        (fraction << lz, -1021 - lz)
+    } else {
+        (fraction | (1 << 52), biased - 1022)
+    };
+    // round(m / 2^22), half away from zero, with the sign of `real`.
+    let magnitude = ((m + (1 << 21)) >> 22) as i64;
+    let mut q_fixed = if bits >> 63 != 0 {
+        -magnitude
+    } else {
+        magnitude
+    };
     if q_fixed == 1i64 << 31 {
         q_fixed /= 2;
         shift += 1;
@@ -232,9 +252,83 @@ pub fn quantize_multiplier_greater_than_one(real: f64) -> Result<(i32, i32), Qua
 /// FULLY_CONNECTED: `input_scale * filter_scale / output_scale`, each
 /// widened to `f64` first (TFLite's `PopulateConvolutionQuantizationParams`).
 /// Feed it to [`quantize_multiplier`].
-#[inline]
+///
+/// Computed exactly in integers, with no floating-point operation, so that
+/// firmware carries no soft-float `f64` routines for it: the product of two
+/// `f32` values is exact in `f64` (48 significant bits), and the quotient is
+/// rounded to nearest-even as the `f64` division rounds it. The result is
+/// bit for bit the one of the `f64` expression (the tests check it on
+/// millions of inputs, special values included).
 pub fn conv_effective_scale(input_scale: f32, filter_scale: f32, output_scale: f32) -> f64 {
-    f64::from(input_scale) * f64::from(filter_scale) / f64::from(output_scale)
+    let (a, b, c) = (input_scale, filter_scale, output_scale);
+    let negative = a.is_sign_negative() ^ b.is_sign_negative() ^ c.is_sign_negative();
+    let signed = |v: f64| if negative { -v } else { v };
+    // IEEE special cases of `(a * b) / c`.
+    let product_infinite = a.is_infinite() || b.is_infinite();
+    let product_zero = a == 0.0 || b == 0.0;
+    if a.is_nan() || b.is_nan() || c.is_nan() || (product_infinite && product_zero) {
+        return f64::NAN;
+    }
+    if product_infinite {
+        return if c.is_infinite() {
+            f64::NAN
+        } else {
+            signed(f64::INFINITY)
+        };
+    }
+    if product_zero || c.is_infinite() {
+        return if c == 0.0 { f64::NAN } else { signed(0.0) };
+    }
+    if c == 0.0 {
+        return signed(f64::INFINITY);
+    }
+    // Finite and non-zero: each is m * 2^e with m < 2^24.
+    let split = |x: f32| {
+        let bits = x.to_bits();
+        let biased = ((bits >> 23) & 0xff) as i32;
+        let m = bits & 0x7f_ffff;
+        if biased == 0 {
+            (m, -149)
+        } else {
+            (m | 0x80_0000, biased - 150)
+        }
+    };
+    let ((ma, ea), (mb, eb), (mc, ec)) = (split(a), split(b), split(c));
+    let dividend = u64::from(ma) * u64::from(mb);
+    let bits = 64 - dividend.leading_zeros();
+    // Long division of `dividend` (then zeros) by `mc`, one bit at a time,
+    // until the quotient has 55 bits: 53 kept, a rounding bit and one more.
+    let (mut q, mut r, mut taken) = (0u64, 0u32, 0u32);
+    while q < 1 << 54 {
+        let bit = if taken < bits {
+            (dividend >> (bits - 1 - taken)) as u32 & 1
+        } else {
+            0
+        };
+        r = (r << 1) | bit;
+        q <<= 1;
+        if r >= mc {
+            r -= mc;
+            q |= 1;
+        }
+        taken += 1;
+    }
+    // dividend / mc = (q + r / mc) * 2^(bits - taken). Round to nearest,
+    // ties to even; `r` is the sticky remainder.
+    let mut m = q >> 2;
+    let low = q & 3;
+    if low > 2 || (low == 2 && (r != 0 || m & 1 == 1)) {
+        m += 1;
+    }
+    let mut e = bits as i32 - taken as i32 + 2 + ea + eb - ec;
+    if m == 1 << 53 {
+        m >>= 1;
+        e += 1;
+    }
+    // value = m * 2^e with 2^52 <= m < 2^53; for f32 inputs it lies between
+    // 2^-426 and 2^405, well inside the normal f64 range.
+    let biased = (e + 52 + 1023) as u64;
+    signed(f64::from_bits((biased << 52) | (m & ((1 << 52) - 1))))
 }
 
 /// Effective output scale of per-tensor FULLY_CONNECTED. The same `f64`
@@ -884,6 +978,130 @@ mod tests {
         }
         assert_eq!(quantize_multiplier(f64::NAN), (0, 0));
         assert_eq!(quantize_multiplier(f64::INFINITY), (0, 0));
+    }
+
+    /// `quantize_multiplier` as TFLite writes it, with `frexp` and `round`.
+    fn quantize_multiplier_float(real: f64) -> (i32, i32) {
+        if real == 0.0 || !real.is_finite() {
+            return (0, 0);
+        }
+        let (frac, mut shift) = libm::frexp(real);
+        let mut q_fixed = libm::round(frac * (1u64 << 31) as f64) as i64;
+        if q_fixed == 1i64 << 31 {
+            q_fixed /= 2;
+            shift += 1;
+        }
+        if shift < -31 {
+            return (0, 0);
+        }
+        (q_fixed as i32, shift)
+    }
+
+    #[test]
+    fn quantize_multiplier_bits_agree_with_frexp_and_round() {
+        // Random bit patterns (every exponent, subnormals, both signs),
+        // products and quotients of f32 scales, and values near ties.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let r = f64::from_bits(next());
+            assert_eq!(
+                quantize_multiplier(r),
+                quantize_multiplier_float(r),
+                "{r:e}"
+            );
+            let (a, b, c) = (next() as u32, next() as u32, next() as u32);
+            let scale = |v: u32| f32::from_bits(0x3000_0000 + v % 0x1000_0000);
+            let e = conv_effective_scale(scale(a), scale(b), scale(c));
+            assert_eq!(
+                quantize_multiplier(e),
+                quantize_multiplier_float(e),
+                "{e:e}"
+            );
+            let tie = f64::from_bits((next() & !0x3f_ffff) | 0x20_0000);
+            assert_eq!(
+                quantize_multiplier(tie),
+                quantize_multiplier_float(tie),
+                "{tie:e}"
+            );
+        }
+        for e in -1080..1030 {
+            for frac in [0.5, 0.75, 1.0 - ldexp(1.0, -53), 0.5 + ldexp(1.0, -32)] {
+                for r in [ldexp(frac, e), -ldexp(frac, e)] {
+                    assert_eq!(
+                        quantize_multiplier(r),
+                        quantize_multiplier_float(r),
+                        "{r:e}"
+                    );
+                }
+            }
+        }
+        for bits in 1..4096u64 {
+            let r = f64::from_bits(bits);
+            assert_eq!(
+                quantize_multiplier(r),
+                quantize_multiplier_float(r),
+                "{r:e}"
+            );
+        }
+    }
+
+    #[test]
+    fn conv_effective_scale_is_the_f64_expression() {
+        let reference = |a: f32, b: f32, c: f32| f64::from(a) * f64::from(b) / f64::from(c);
+        let same = |a: f32, b: f32, c: f32| {
+            let (x, y) = (conv_effective_scale(a, b, c), reference(a, b, c));
+            assert!(
+                x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                "{a:e} * {b:e} / {c:e}: {x:e} != {y:e}"
+            );
+        };
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Any bits at all, then typical scales (around 2^-30..2^2).
+        for _ in 0..1_000_000 {
+            let (x, y) = (next(), next());
+            same(
+                f32::from_bits(x as u32),
+                f32::from_bits((x >> 32) as u32),
+                f32::from_bits(y as u32),
+            );
+            let typical = |v: u64| f32::from_bits(0x3000_0000 + (v as u32) % 0x1000_0000);
+            same(typical(x), typical(x >> 32), typical(y));
+        }
+        let specials = [
+            0.0f32,
+            -0.0,
+            1.0,
+            -1.5,
+            f32::MIN_POSITIVE,
+            1e-45,
+            -1e-45,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            3.0,
+            0.1,
+            1.0 / 3.0,
+        ];
+        for a in specials {
+            for b in specials {
+                for c in specials {
+                    same(a, b, c);
+                }
+            }
+        }
     }
 
     #[test]

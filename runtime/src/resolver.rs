@@ -48,7 +48,7 @@ impl<const N: usize> MutableOpResolver<N> {
 
     fn put(&mut self, key: Key, kernel: Kernel) -> Result<&mut Self, ResolverFull> {
         // Registering an op again replaces its kernel.
-        for (k, existing) in self.entries[..self.len].iter_mut().flatten() {
+        for (k, existing) in self.entries.iter_mut().take(self.len).flatten() {
             let same = match (*k, key) {
                 (Key::Builtin(a), Key::Builtin(b)) => a == b,
                 (Key::Custom(a), Key::Custom(b)) => a == b,
@@ -59,10 +59,10 @@ impl<const N: usize> MutableOpResolver<N> {
                 return Ok(self);
             }
         }
-        if self.len == N {
+        let Some(slot) = self.entries.get_mut(self.len) else {
             return Err(ResolverFull(N));
-        }
-        self.entries[self.len] = Some((key, kernel));
+        };
+        *slot = Some((key, kernel));
         self.len += 1;
         Ok(self)
     }
@@ -96,11 +96,14 @@ impl<const N: usize> MutableOpResolver<N> {
 
 impl<const N: usize> OpResolver for MutableOpResolver<N> {
     fn find(&self, op: OpKind<'_>) -> Option<usize> {
-        self.entries[..self.len].iter().position(|e| match (e, op) {
-            (Some((Key::Builtin(a), _)), OpKind::Builtin(b)) => *a == b,
-            (Some((Key::Custom(a), _)), OpKind::Custom(b)) => *a == b,
-            _ => false,
-        })
+        self.entries
+            .iter()
+            .take(self.len)
+            .position(|e| match (e, op) {
+                (Some((Key::Builtin(a), _)), OpKind::Builtin(b)) => *a == b,
+                (Some((Key::Custom(a), _)), OpKind::Custom(b)) => *a == b,
+                _ => false,
+            })
     }
 
     fn kernel(&self, index: usize) -> Option<&Kernel> {

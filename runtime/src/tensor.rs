@@ -20,6 +20,11 @@ impl<'a> Shape<'a> {
         Shape { dims }
     }
 
+    /// The dimensions as stored (little-endian `int32`).
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.dims
+    }
+
     /// The shape of a scalar.
     pub const SCALAR: Shape<'static> = Shape { dims: &[] };
 

@@ -192,7 +192,7 @@ fn run_case(case: &Case) -> Result<Outcome, String> {
             .map_err(|e| e.to_string())?;
         if !data.is_empty() {
             let at = data.as_ptr() as usize - bytes.as_ptr() as usize;
-            if at % 16 != 0 {
+            if at & 15 != 0 {
                 return Err(format!(
                     "buffer {i}: data at file offset {at}, not 16-aligned"
                 ));

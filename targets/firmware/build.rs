@@ -2,6 +2,9 @@
 //! - for a microcontroller, `memory.x` from the target table (the linker then
 //!   refuses an image that does not fit the board) and the link scripts;
 //! - the kernel test vectors of `fixtures/kernels`, embedded as aligned data;
+//! - the corrupt models of `fixtures/corrupt`, each embedded as the edits
+//!   that make it from `models/fc_float.tflite` when it is one (so the
+//!   reader test fits a 64 KiB board);
 //! - for the model test, the model and its inputs and expected outputs named
 //!   by `TFLM_MODEL_DIR` (written there by `tflm test --model`).
 
@@ -21,7 +24,56 @@ fn main() {
     let kernels = manifest.join("../../fixtures/kernels");
     println!("cargo:rerun-if-changed={}", kernels.display());
     vectors(&kernels, &out);
+    let fixtures = manifest.join("../../fixtures");
+    println!(
+        "cargo:rerun-if-changed={}",
+        fixtures.join("corrupt").display()
+    );
+    corrupt(&fixtures, &out);
     model(&out);
+}
+
+/// `corrupt.rs`: one function per file of `fixtures/corrupt` giving a
+/// `tflm_firmware::Patched`: the bytes of `models/fc_float.tflite` (embedded
+/// once), cut to the file's length and with the bytes that differ replaced,
+/// when that takes few edits; else the whole file.
+fn corrupt(fixtures: &Path, out: &Path) {
+    let base_path = fixtures.join("models/fc_float.tflite");
+    println!("cargo:rerun-if-changed={}", base_path.display());
+    let base = std::fs::read(&base_path).unwrap_or_default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures.join("corrupt"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "tflite"));
+    files.sort();
+    let mut src = format!(
+        "fn fc_float() -> &'static [u8] {{\n    {}\n}}\n",
+        aligned(&base_path)
+    );
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let edits: Vec<(usize, u8)> = bytes
+            .iter()
+            .zip(&base)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, (a, _))| (i, *a))
+            .collect();
+        let patch = bytes.len() <= base.len() && edits.len() <= 64;
+        let (data, list) = if patch {
+            let list: Vec<String> = edits.iter().map(|(i, b)| format!("({i}, {b})")).collect();
+            ("fc_float()".to_string(), list.join(", "))
+        } else {
+            (aligned(&path), String::new())
+        };
+        let _ = writeln!(
+            src,
+            "pub fn {name}() -> tflm_firmware::Patched {{\n    tflm_firmware::Patched {{ base: {data}, len: {}, edits: &[{list}] }}\n}}",
+            bytes.len()
+        );
+    }
+    std::fs::write(out.join("corrupt.rs"), src).unwrap();
 }
 
 fn link_for_target(out: &Path) {
@@ -36,6 +88,9 @@ fn link_for_target(out: &Path) {
         .memory_x()
         .unwrap_or_else(|| panic!("target {name} has no memory map"));
     std::fs::write(out.join("memory.x"), memory).unwrap();
+    // cortex-m-rt's `device` feature (the board gives a short interrupt
+    // table) includes a `device.x` with handler aliases; there are none.
+    std::fs::write(out.join("device.x"), "/* no device interrupt handlers */\n").unwrap();
     // The stack reserve must fit between the static data and the top of RAM.
     std::fs::write(
         out.join("tflm.x"),
@@ -75,7 +130,12 @@ fn aligned(path: &Path) -> String {
     )
 }
 
-/// One `Case` per vector, grouped per operator in `vectors_<op>.rs`.
+/// One `Case` per vector, grouped per operator in `vectors_<op>.rs`. Each
+/// case's model, inputs and expected outputs are stored back to back and
+/// packed (`pack`): the first case on its own, the others with the first
+/// case's bytes as a dictionary, since the models of one operator share
+/// most of their structure. The firmware unpacks the first case once, then
+/// one case at a time, into RAM.
 fn vectors(dir: &Path, out: &Path) {
     let mut ops: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
@@ -94,27 +154,34 @@ fn vectors(dir: &Path, out: &Path) {
             .as_array()
             .or_else(|| cases["cases"].as_array())
             .expect("cases.json lists cases");
-        let mut src = String::from("{\nstatic CASES: &[tflm_firmware::Case] = &[\n");
+        let data_dir = out.join(&name);
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let mut src = String::from("{\n");
+        let mut list = String::new();
+        let mut dict: Option<Vec<u8>> = None;
         for case in cases {
             let case_name = case["name"].as_str().unwrap();
-            let model = op.join(format!("{case_name}.tflite"));
-            let data_dir = out.join(&name);
-            std::fs::create_dir_all(&data_dir).unwrap();
-            let io = |kind: &str, count: usize| -> String {
-                let mut list = String::from("&[");
-                for k in 0..count {
-                    let raw = data_dir.join(format!("{case_name}.{kind}_{k}.bin"));
-                    std::fs::write(
-                        &raw,
-                        npy_data(&op.join(format!("{case_name}.{kind}_{k}.npy"))),
-                    )
-                    .unwrap();
-                    let _ = write!(list, "{},", aligned(&raw));
-                }
-                list + "]"
+            let model = std::fs::read(op.join(format!("{case_name}.tflite"))).unwrap();
+            let mut blob = model.clone();
+            let mut io = |kind: &str, count: usize| -> Vec<usize> {
+                (0..count)
+                    .map(|k| {
+                        let data = npy_data(&op.join(format!("{case_name}.{kind}_{k}.npy")));
+                        blob.extend_from_slice(&data);
+                        data.len()
+                    })
+                    .collect()
             };
             let inputs = io("input", case["inputs"].as_array().map_or(1, Vec::len));
             let outputs = io("output", case["outputs"].as_array().map_or(1, Vec::len));
+            assert!(
+                blob.len() <= CASE_DATA && inputs.len().max(outputs.len()) <= MAX_IO,
+                "{name}/{case_name}: {} bytes and {} inputs, {} outputs; raise CASE_DATA or MAX_IO \
+                 (here and in src/lib.rs)",
+                blob.len(),
+                inputs.len(),
+                outputs.len()
+            );
             let float_out: Vec<bool> = case["outputs"]
                 .as_array()
                 .map(|a| {
@@ -123,20 +190,97 @@ fn vectors(dir: &Path, out: &Path) {
                         .collect()
                 })
                 .unwrap_or_default();
+            let file = data_dir.join(format!("{case_name}.bin"));
+            let d = dict.get_or_insert_with(Vec::new).clone();
+            let packed = pack(&blob, &d);
+            assert_eq!(unpack(&packed, &d), blob, "{name}/{case_name}: packing");
+            std::fs::write(&file, &packed).unwrap();
+            if d.is_empty() {
+                dict = Some(blob.clone());
+            }
+            let data = format!("include_bytes!({:?})", file.display().to_string());
             let _ = writeln!(
-                src,
-                "    tflm_firmware::Case {{ name: {:?}, model: {}, inputs: {inputs}, outputs: {outputs}, \
-                 float_outputs: &{float_out:?}, tolerance: {:?} }},",
+                list,
+                "    tflm_firmware::Case {{ name: {:?}, packed: {data}, model: {}, inputs: &{inputs:?}, \
+                 outputs: &{outputs:?}, float_outputs: &{float_out:?}, tolerance: {:?} }},",
                 format!("{name}/{case_name}"),
-                aligned(&model),
+                model.len(),
                 case["tolerance"].as_f64().unwrap_or(0.0) as f32,
             );
         }
+        src += "static CASES: &[tflm_firmware::Case] = &[\n";
+        src += &list;
         src += "];\nCASES\n}\n";
         std::fs::write(out.join(format!("vectors_{name}.rs")), src).unwrap();
         let _ = writeln!(index, "{name}");
     }
     std::fs::write(out.join("vector_ops.txt"), index).unwrap();
+}
+
+/// Bytes of one unpacked case and most inputs or outputs it has; the same
+/// limits as `CASE_DATA` and `MAX_IO` in `src/lib.rs`.
+const CASE_DATA: usize = 2048;
+const MAX_IO: usize = 4;
+
+/// LZ77 packing for the firmware's `unpack`: a byte `c < 0x80` is followed
+/// by `c + 1` literal bytes; a byte `c >= 0x80` copies `(c & 0x7f) + 4`
+/// bytes from `offset` bytes back (`u16`, little-endian), where the bytes
+/// before the output are those of `dict`. Greedy longest match.
+fn pack(data: &[u8], dict: &[u8]) -> Vec<u8> {
+    let buf: Vec<u8> = dict.iter().chain(data).copied().collect();
+    let mut out = Vec::new();
+    let mut literals: Vec<u8> = Vec::new();
+    let flush = |out: &mut Vec<u8>, literals: &mut Vec<u8>| {
+        for run in literals.chunks(128) {
+            out.push((run.len() - 1) as u8);
+            out.extend_from_slice(run);
+        }
+        literals.clear();
+    };
+    let mut pos = dict.len();
+    while pos < buf.len() {
+        let (mut best_len, mut best_off) = (0, 0);
+        for from in pos.saturating_sub(u16::MAX as usize)..pos {
+            let mut len = 0;
+            while pos + len < buf.len() && len < 131 && buf[from + len] == buf[pos + len] {
+                len += 1;
+            }
+            if len > best_len {
+                (best_len, best_off) = (len, pos - from);
+            }
+        }
+        if best_len >= 4 {
+            flush(&mut out, &mut literals);
+            out.push(0x80 | (best_len - 4) as u8);
+            out.extend_from_slice(&(best_off as u16).to_le_bytes());
+            pos += best_len;
+        } else {
+            literals.push(buf[pos]);
+            pos += 1;
+        }
+    }
+    flush(&mut out, &mut literals);
+    out
+}
+
+/// The inverse of `pack` (the firmware's `unpack`, to check it here).
+fn unpack(src: &[u8], dict: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = dict.to_vec();
+    let mut i = 0;
+    while i < src.len() {
+        let c = src[i] as usize;
+        if c < 0x80 {
+            out.extend_from_slice(&src[i + 1..i + 2 + c]);
+            i += 2 + c;
+        } else {
+            let off = u16::from_le_bytes([src[i + 1], src[i + 2]]) as usize;
+            for _ in 0..(c & 0x7f) + 4 {
+                out.push(out[out.len() - off]);
+            }
+            i += 3;
+        }
+    }
+    out.split_off(dict.len())
 }
 
 /// The model test's data: model, inputs, expected outputs, from

@@ -48,10 +48,15 @@ fn axis_out_and_pad(
 ) -> (i64, i64) {
     let effective = (filter - 1) * dilation + 1;
     let out = match padding {
-        Padding::Same => (image + stride - 1) / stride,
-        Padding::Valid => ((image + stride - effective) / stride).max(0),
+        Padding::Same => div_pos(image + stride - 1, stride),
+        // A negative quotient (rounded toward zero) becomes 0.
+        Padding::Valid => match image + stride - effective {
+            n if n > 0 => div_pos(n, stride),
+            _ => 0,
+        },
     };
-    let pad = (((out - 1) * stride + effective - image) / 2).max(0);
+    // Halved toward zero, then at least 0: a shift of the non-negative part.
+    let pad = ((out - 1) * stride + effective - image).max(0) >> 1;
     (out, pad)
 }
 
@@ -166,6 +171,28 @@ impl PixelTaps {
     }
 }
 
+/// `n / d` for `n >= 0` and `d > 0`, as `i64` division gives it, but with
+/// a 32-bit division whenever both fit (always, for real models): 32-bit
+/// targets would otherwise carry a 1 KiB 64-bit division routine.
+fn div_pos(n: i64, d: i64) -> i64 {
+    match (u32::try_from(n), u32::try_from(d)) {
+        (Ok(n), Ok(d)) if d > 0 => i64::from(n / d),
+        _ => {
+            // Shift-and-subtract long division.
+            let (n, d) = (n.max(0) as u64, d.max(1) as u64);
+            let (mut q, mut r) = (0u64, 0u64);
+            for bit in (0..64).rev() {
+                r = (r << 1) | ((n >> bit) & 1);
+                if r >= d {
+                    r -= d;
+                    q |= 1 << bit;
+                }
+            }
+            q as i64
+        }
+    }
+}
+
 /// The filter taps `k` in `0..filter` whose input position `origin +
 /// dilation * k` lies inside `0..image`. They are always one contiguous run.
 fn taps(origin: i64, dilation: i32, filter: usize, image: usize) -> Range<usize> {
@@ -175,12 +202,12 @@ fn taps(origin: i64, dilation: i32, filter: usize, image: usize) -> Range<usize>
     let first = if origin >= 0 {
         0
     } else {
-        (-origin + d - 1) / d
+        div_pos(-origin + d - 1, d)
     };
     let end = if origin >= image {
         0
     } else {
-        (image - origin + d - 1) / d
+        div_pos(image - origin + d - 1, d)
     };
     let first = first.min(filter);
     first as usize..end.clamp(first, filter) as usize
@@ -342,9 +369,11 @@ impl ConvQuant {
     #[inline]
     pub fn requantize(&self, acc: i32, multiplier: i32, shift: i32) -> i8 {
         let scaled = quant::multiply_by_quantized_multiplier(acc, multiplier, shift);
+        // std::min(std::max(x, act_min), act_max), as TFLM writes it.
         scaled
             .wrapping_add(self.output_offset)
-            .clamp(self.act_min, self.act_max) as i8
+            .max(self.act_min)
+            .min(self.act_max) as i8
     }
 }
 
@@ -420,7 +449,7 @@ pub fn for_each_output_pixel<T>(
     }
     let mut pixels = output.chunks_exact_mut(out_c);
     // Not reached with a zero height or width: there are no pixels then.
-    let per_batch = out_h * out_w;
+    let (per_batch, out_w) = ((out_h * out_w).max(1), out_w.max(1));
     for (i, channels) in (&mut pixels).enumerate() {
         let (b, rest) = (i / per_batch, i % per_batch);
         pixel(b, rest / out_w, rest % out_w, channels)?;
@@ -436,6 +465,26 @@ pub fn for_each_output_pixel<T>(
 #[cfg(test)]
 mod conv_tests {
     use super::*;
+
+    #[test]
+    fn div_pos_divides_like_i64() {
+        let values = [
+            0i64,
+            1,
+            2,
+            9,
+            10,
+            u32::MAX as i64,
+            u32::MAX as i64 + 1,
+            i32::MAX as i64 * 3 + 7,
+            i64::MAX,
+        ];
+        for n in values {
+            for d in values.iter().copied().filter(|&d| d > 0) {
+                assert_eq!(div_pos(n, d), n / d, "{n} / {d}");
+            }
+        }
+    }
 
     #[test]
     fn taps_skip_the_padding() {

@@ -75,7 +75,7 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         ));
     }
     let groups = in_c / f_c;
-    if out_c % groups != 0 {
+    if out_c % groups.max(1) != 0 {
         return Err(KernelError::Shape(
             "CONV_2D output channels must be a multiple of the groups",
         ));

@@ -1,6 +1,6 @@
 //! The schema's enums that the runtime reads.
 
-use super::tables::BUILTIN_OPERATOR_NAMES;
+use super::tables::{BUILTIN_OPERATOR_NAMES, BUILTIN_OPERATOR_NAMES_PACKED};
 use core::fmt;
 
 /// Element type of a tensor (`TensorType` in the schema).
@@ -129,16 +129,97 @@ impl BuiltinOperator {
     pub fn name(self) -> Option<&'static str> {
         usize::try_from(self.0)
             .ok()
-            .and_then(|i| BUILTIN_OPERATOR_NAMES.get(i).copied())
+            .and_then(|i| BUILTIN_OPERATOR_NAMES.get(i))
     }
 }
 
 impl fmt::Display for BuiltinOperator {
+    /// The schema's name (from the packed table, so that firmware, which
+    /// names operators only in error messages, does not carry the plain one).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
+        let mut buf = [0u8; PackedNames::MAX_LEN];
+        let name = usize::try_from(self.0)
+            .ok()
+            .and_then(|i| BUILTIN_OPERATOR_NAMES_PACKED.decode(i, &mut buf));
+        match name {
             Some(n) => f.write_str(n),
             None => write!(f, "BUILTIN_{}", self.0),
         }
+    }
+}
+
+/// A list of names stored as one string and the end of each name in it
+/// (2 bytes a name instead of an 8-byte string slice; the schema tables are
+/// generated this way).
+#[derive(Clone, Copy, Debug)]
+pub struct NameTable {
+    pub text: &'static str,
+    pub ends: &'static [u16],
+}
+
+impl NameTable {
+    pub const fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Name `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<&'static str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i.checked_sub(1) {
+            Some(p) => self.ends[p] as usize,
+            None => 0,
+        };
+        self.text.get(start..end)
+    }
+
+    /// Every name, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+/// A [`NameTable`] packed: in `names`, a byte `0x80 + i` stands for
+/// `tokens` entry `i` (a piece many names share), other bytes are ASCII.
+#[derive(Clone, Copy, Debug)]
+pub struct PackedNames {
+    pub names: &'static [u8],
+    pub ends: &'static [u16],
+    pub tokens: NameTable,
+}
+
+impl PackedNames {
+    /// The longest name [`decode`](Self::decode) writes.
+    pub const MAX_LEN: usize = 48;
+
+    pub const fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Name `i`, unpacked into `buf`; `None` past the end.
+    pub fn decode<'b>(&self, i: usize, buf: &'b mut [u8; Self::MAX_LEN]) -> Option<&'b str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i.checked_sub(1) {
+            Some(p) => *self.ends.get(p)? as usize,
+            None => 0,
+        };
+        let mut n = 0;
+        for &b in self.names.get(start..end)? {
+            let piece = match b.checked_sub(0x80) {
+                Some(t) => self.tokens.get(t as usize)?.as_bytes(),
+                None => core::slice::from_ref(&b),
+            };
+            buf.get_mut(n..n + piece.len())?.copy_from_slice(piece);
+            n += piece.len();
+        }
+        core::str::from_utf8(buf.get(..n)?).ok()
     }
 }
 
@@ -219,5 +300,29 @@ mod tests {
         assert_eq!(BuiltinOperator::CUSTOM.name(), Some("CUSTOM"));
         assert_eq!(BuiltinOperator(100_000).name(), None);
         assert_eq!(BuiltinOperator(-5).name(), None);
+        assert_eq!(BuiltinOperator(0).name(), Some("ADD"));
+        let last = BUILTIN_OPERATOR_NAMES.len() as i32 - 1;
+        assert_eq!(BuiltinOperator(last).name(), Some("STABLEHLO_CASE"));
+        assert_eq!(BuiltinOperator(last + 1).name(), None);
+        assert!(BUILTIN_OPERATOR_NAMES.iter().all(|n| !n.is_empty()));
+    }
+
+    #[test]
+    fn packed_names_are_the_names() {
+        use std::string::ToString;
+        assert_eq!(
+            BUILTIN_OPERATOR_NAMES_PACKED.len(),
+            BUILTIN_OPERATOR_NAMES.len()
+        );
+        let mut buf = [0u8; PackedNames::MAX_LEN];
+        for (i, name) in BUILTIN_OPERATOR_NAMES.iter().enumerate() {
+            assert_eq!(
+                BUILTIN_OPERATOR_NAMES_PACKED.decode(i, &mut buf),
+                Some(name)
+            );
+            assert_eq!(BuiltinOperator(i as i32).to_string(), name);
+        }
+        assert_eq!(BuiltinOperator(100_000).to_string(), "BUILTIN_100000");
+        assert_eq!(BuiltinOperator(-1).to_string(), "BUILTIN_-1");
     }
 }

@@ -1,6 +1,7 @@
 //! Errors from reading a model: what is wrong and where in the model it is.
 
 use core::fmt;
+use core::fmt::Write as _;
 
 /// What went wrong at one flatbuffer read, and the schema field being read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,9 +35,9 @@ pub enum FaultKind {
     /// A string is not UTF-8.
     NotUtf8,
     /// An index into a list is past its end.
-    IndexOutOfRange { index: u64, count: usize },
+    IndexOutOfRange { index: usize, count: usize },
     /// An enum or union tag the schema does not define.
-    UnknownEnum { value: i64 },
+    UnknownEnum { value: i32 },
     /// A union tag says one table type, the reader asked for another.
     WrongUnionType { found: u8, expected: u8 },
     /// The model is so self-referential that checking it would take too long.
@@ -49,37 +50,42 @@ impl fmt::Display for Fault {
             FaultKind::OutOfBounds { pos, len, file_len } if len == usize::MAX => write!(
                 f,
                 "`{}` at byte {pos} has a length that overflows (file is {file_len} bytes)",
-                self.field
+                Text(self.field)
             ),
             FaultKind::OutOfBounds { pos, len, file_len } => write!(
                 f,
                 "`{}`: {len} bytes at byte {pos} run past the end of the file ({file_len} bytes)",
-                self.field
+                Text(self.field)
             ),
             FaultKind::BadOffset { at, target, file_len } => write!(
                 f,
                 "`{}`: offset at byte {at} points to byte {target}, outside the file ({file_len} bytes)",
-                self.field
+                Text(self.field)
             ),
             FaultKind::BadVtable { table, why } => {
-                write!(f, "`{}`: table at byte {table} is malformed: {why}", self.field)
+                write!(
+                    f,
+                    "`{}`: table at byte {table} is malformed: {}",
+                    Text(self.field),
+                    Text(why)
+                )
             }
-            FaultKind::NotUtf8 => write!(f, "`{}` is not valid UTF-8", self.field),
+            FaultKind::NotUtf8 => write!(f, "`{}` is not valid UTF-8", Text(self.field)),
             FaultKind::IndexOutOfRange { index, count } => {
-                write!(f, "`{}` index {index} out of range (there are {count})", self.field)
+                write!(f, "`{}` index {index} out of range (there are {count})", Text(self.field))
             }
             FaultKind::UnknownEnum { value } => {
-                write!(f, "`{}` has the value {value}, which the schema does not define", self.field)
+                write!(f, "`{}` has the value {value}, which the schema does not define", Text(self.field))
             }
             FaultKind::WrongUnionType { found, expected } => write!(
                 f,
                 "`{}` holds options of type {found}, expected type {expected}",
-                self.field
+                Text(self.field)
             ),
             FaultKind::TooComplex => write!(
                 f,
                 "`{}`: the model refers to the same data so many times that checking it was abandoned",
-                self.field
+                Text(self.field)
             ),
         }
     }
@@ -127,6 +133,75 @@ impl fmt::Display for Location {
     }
 }
 
+/// An index as the model stores it: an `int32` (tensor indices, where -1
+/// means "none") or a `uint32`, kept exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    Signed(i32),
+    Unsigned(u32),
+}
+
+impl Index {
+    pub fn get(self) -> i64 {
+        match self {
+            Index::Signed(v) => v.into(),
+            Index::Unsigned(v) => v.into(),
+        }
+    }
+}
+
+impl fmt::Display for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Index::Signed(v) => write!(f, "{v}"),
+            Index::Unsigned(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// What an out-of-range index refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indexed {
+    Tensor,
+    InputTensor,
+    OutputTensor,
+    IntermediateTensor,
+    Opcode,
+    Buffer,
+    Subgraph,
+    /// The subgraph of an `OfflineMemoryAllocation` plan.
+    OfflinePlanSubgraph,
+}
+
+impl Indexed {
+    /// What the index is of (`input tensor`, `buffer`, ...).
+    pub fn what(self) -> &'static str {
+        match self {
+            Indexed::Tensor => "tensor",
+            Indexed::InputTensor => "input tensor",
+            Indexed::OutputTensor => "output tensor",
+            Indexed::IntermediateTensor => "intermediate tensor",
+            Indexed::Opcode => "opcode",
+            Indexed::Buffer => "buffer",
+            Indexed::Subgraph => "subgraph",
+            Indexed::OfflinePlanSubgraph => "OfflineMemoryAllocation subgraph",
+        }
+    }
+
+    /// What the model has a number of (`tensors`, `buffers`, ...).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Indexed::Tensor
+            | Indexed::InputTensor
+            | Indexed::OutputTensor
+            | Indexed::IntermediateTensor => "tensors",
+            Indexed::Opcode => "operator codes",
+            Indexed::Buffer => "buffers",
+            Indexed::Subgraph | Indexed::OfflinePlanSubgraph => "subgraphs",
+        }
+    }
+}
+
 /// Why a model could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
@@ -138,12 +213,11 @@ pub enum ReadError {
     UnsupportedVersion(u32),
     #[error("{at}: {fault}")]
     Malformed { at: Location, fault: Fault },
-    #[error("{at}: {what} index {index} out of range (model has {count} {plural})")]
+    #[error("{at}: {} index {} out of range (model has {count} {})", Text(.what.what()), .index, Text(.what.plural()))]
     IndexOutOfRange {
         at: Location,
-        what: &'static str,
-        plural: &'static str,
-        index: i64,
+        what: Indexed,
+        index: Index,
         count: usize,
     },
 }
@@ -151,6 +225,82 @@ pub enum ReadError {
 impl ReadError {
     pub(crate) fn at(at: Location) -> impl Fn(Fault) -> ReadError {
         move |fault| ReadError::Malformed { at, fault }
+    }
+}
+
+/// A 64-bit integer shown in decimal without 64-bit division, which 32-bit
+/// targets do in a 1 KiB library routine: errors print every value
+/// exactly, and firmware need not carry that routine for it.
+#[derive(Clone, Copy)]
+pub(crate) struct Dec {
+    negative: bool,
+    magnitude: u64,
+}
+
+impl From<i64> for Dec {
+    fn from(v: i64) -> Self {
+        Dec {
+            negative: v < 0,
+            magnitude: v.unsigned_abs(),
+        }
+    }
+}
+
+impl From<u64> for Dec {
+    fn from(v: u64) -> Self {
+        Dec {
+            negative: false,
+            magnitude: v,
+        }
+    }
+}
+
+impl fmt::Display for Dec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.negative {
+            f.write_str("-")?;
+        }
+        if let Ok(small) = u32::try_from(self.magnitude) {
+            return write!(f, "{small}");
+        }
+        // Long division by 10 in 16-bit limbs, so that each step divides
+        // a `u32`.
+        let m = self.magnitude;
+        let mut limbs = [
+            (m >> 48) as u16,
+            (m >> 32) as u16,
+            (m >> 16) as u16,
+            m as u16,
+        ];
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        while limbs.iter().any(|&l| l != 0) {
+            let mut rem = 0u32;
+            for limb in limbs.iter_mut() {
+                let cur = (rem << 16) | u32::from(*limb);
+                *limb = (cur / 10) as u16;
+                rem = cur % 10;
+            }
+            start -= 1;
+            if let Some(d) = digits.get_mut(start) {
+                *d = b'0' + rem as u8;
+            }
+        }
+        // ASCII digits.
+        let digits = digits.get(start..).unwrap_or_default();
+        f.write_str(core::str::from_utf8(digits).unwrap_or("?"))
+    }
+}
+
+/// A string shown as it is. `{}` of a `&str` goes through
+/// `Formatter::pad` (width and precision handling, over 600 bytes of
+/// firmware flash), which no message here needs.
+#[derive(Clone, Copy)]
+pub(crate) struct Text<'a>(pub &'a str);
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
     }
 }
 
@@ -163,7 +313,7 @@ impl fmt::Display for Identifier {
         if self.0.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
             f.write_str("\"")?;
             for b in self.0 {
-                write!(f, "{}", b as char)?;
+                f.write_char(b as char)?;
             }
             f.write_str("\"")
         } else {
@@ -173,5 +323,32 @@ impl fmt::Display for Identifier {
                 self.0[0], self.0[1], self.0[2], self.0[3]
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dec;
+    use std::string::ToString;
+
+    #[test]
+    fn dec_prints_like_the_integer() {
+        for v in [
+            0i64,
+            7,
+            -1,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            u32::MAX as i64,
+            u32::MAX as i64 + 1,
+            -(u32::MAX as i64) - 1,
+            i64::MAX,
+            i64::MIN,
+            10_000_000_000,
+            -99_999_999_999,
+        ] {
+            assert_eq!(Dec::from(v).to_string(), v.to_string());
+        }
+        assert_eq!(Dec::from(u64::MAX).to_string(), u64::MAX.to_string());
     }
 }

@@ -337,7 +337,7 @@ impl<'a> Tables<'a> {
             return Err(Fault::new(
                 self.field,
                 FaultKind::IndexOutOfRange {
-                    index: i as u64,
+                    index: i,
                     count: self.len,
                 },
             ));

@@ -12,14 +12,19 @@ mod tables;
 mod walk;
 
 pub use enums::{
-    Activation, BuiltinOperator, FullyConnectedWeightsFormat, MirrorPadMode, Padding, TensorType,
+    Activation, BuiltinOperator, FullyConnectedWeightsFormat, MirrorPadMode, NameTable,
+    PackedNames, Padding, TensorType,
 };
-pub use error::{Fault, FaultKind, Identifier, Location, ReadError};
+pub(crate) use error::{Dec, Text};
+pub use error::{Fault, FaultKind, Identifier, Index, Indexed, Location, ReadError};
 pub use flatbuffer::{Scalar, Scalars, Table};
 pub use model::{
     Buffer, Metadata, Model, OfflinePlan, OpKind, Operator, OperatorCode, Quantization,
     SignatureDef, Subgraph, Tensor, TensorMap, OFFLINE_MEMORY_ALLOCATION, SCHEMA_VERSION,
 };
 pub use options::*;
-pub use tables::{op, BUILTIN_OPERATOR_NAMES, BUILTIN_OPTIONS2_NAMES, BUILTIN_OPTIONS_NAMES};
+pub use tables::{
+    op, BUILTIN_OPERATOR_NAMES, BUILTIN_OPERATOR_NAMES_PACKED, BUILTIN_OPTIONS2_NAMES,
+    BUILTIN_OPTIONS_NAMES,
+};
 pub use walk::read_everything;

@@ -7,7 +7,7 @@
 //! been complete.
 
 use super::enums::{BuiltinOperator, TensorType};
-use super::error::{Fault, FaultKind, Identifier, Location, ReadError};
+use super::error::{Fault, FaultKind, Identifier, Index, Indexed, Location, ReadError};
 use super::flatbuffer::{Bytes, Scalars, Table, Tables};
 use super::options::{
     BuiltinOptions, ReshapeOptions, ScalarOptions, SqueezeOptions, RESHAPE_TAG, SQUEEZE_TAG,
@@ -31,14 +31,14 @@ type R<T> = Result<T, ReadError>;
 
 /// Tensor index `i` (from an index vector) checked against `count`; `-1` is
 /// allowed only where the schema allows an optional tensor.
-fn tensor_index(at: Location, what: &'static str, i: i64, count: usize, optional: bool) -> R<()> {
-    if (optional && i == -1) || (i >= 0 && (i as u64) < count as u64) {
+fn tensor_index(at: Location, what: Indexed, i: Index, count: usize, optional: bool) -> R<()> {
+    let v = i.get();
+    if (optional && v == -1) || (v >= 0 && (v as u64) < count as u64) {
         Ok(())
     } else {
         Err(ReadError::IndexOutOfRange {
             at,
             what,
-            plural: "tensors",
             index: i,
             count,
         })
@@ -196,9 +196,8 @@ impl<'a> Model<'a> {
         } else {
             Err(ReadError::IndexOutOfRange {
                 at: op.location(),
-                what: "opcode",
-                plural: "operator codes",
-                index: i as i64,
+                what: Indexed::Opcode,
+                index: Index::Unsigned(i),
                 count,
             })
         }
@@ -219,15 +218,14 @@ impl<'a> Model<'a> {
             b.size()?;
             b.data()?;
         }
-        let buffer_index = |at: Location, b: u64| {
-            if (b as usize) < buffers && b <= usize::MAX as u64 {
+        let buffer_index = |at: Location, b: u32| {
+            if (b as u64) < buffers as u64 {
                 Ok(())
             } else {
                 Err(ReadError::IndexOutOfRange {
                     at,
-                    what: "buffer",
-                    plural: "buffers",
-                    index: b as i64,
+                    what: Indexed::Buffer,
+                    index: Index::Unsigned(b),
                     count: buffers,
                 })
             }
@@ -243,61 +241,66 @@ impl<'a> Model<'a> {
             for k in 0..tensors {
                 let t = sg.tensor(k)?;
                 t.verify()?;
-                buffer_index(t.location(), t.buffer()? as u64)?;
+                buffer_index(t.location(), t.buffer()?)?;
             }
             let at = Location::Subgraph(s);
             for i in budget.take(sg.inputs()?, at)?.iter() {
-                tensor_index(at, "input tensor", i as i64, tensors, false)?;
+                tensor_index(at, Indexed::InputTensor, Index::Signed(i), tensors, false)?;
             }
             for i in budget.take(sg.outputs()?, at)?.iter() {
-                tensor_index(at, "output tensor", i as i64, tensors, false)?;
+                tensor_index(at, Indexed::OutputTensor, Index::Signed(i), tensors, false)?;
             }
             for o in 0..sg.operators_len()? {
                 let op = sg.operator(o)?;
                 let at = op.location();
                 self.opcode_of(&op)?;
                 for i in budget.take(op.inputs()?, at)?.iter() {
-                    tensor_index(at, "input tensor", i as i64, tensors, true)?;
+                    tensor_index(at, Indexed::InputTensor, Index::Signed(i), tensors, true)?;
                 }
                 for i in budget.take(op.outputs()?, at)?.iter() {
-                    tensor_index(at, "output tensor", i as i64, tensors, false)?;
+                    tensor_index(at, Indexed::OutputTensor, Index::Signed(i), tensors, false)?;
                 }
                 for i in budget.take(op.intermediates()?, at)?.iter() {
-                    tensor_index(at, "intermediate tensor", i as i64, tensors, false)?;
+                    tensor_index(
+                        at,
+                        Indexed::IntermediateTensor,
+                        Index::Signed(i),
+                        tensors,
+                        false,
+                    )?;
                 }
                 op.verify_options()?;
             }
         }
         for i in self.metadata_buffer()?.iter() {
-            buffer_index(Location::Model, i as u32 as u64)?;
+            buffer_index(Location::Model, i as u32)?;
         }
         for i in 0..self.metadata_len()? {
             let m = self.metadata(i)?;
             m.name()?;
-            buffer_index(m.location(), m.buffer()? as u64)?;
+            buffer_index(m.location(), m.buffer()?)?;
         }
         for i in 0..self.signature_defs_len()? {
             let sig = self.signature_def(i)?;
             sig.signature_key()?;
-            let sg_index = sig.subgraph_index()? as usize;
-            if sg_index >= subgraphs {
+            let sg_index = sig.subgraph_index()?;
+            if sg_index as u64 >= subgraphs as u64 {
                 return Err(ReadError::IndexOutOfRange {
                     at: sig.location(),
-                    what: "subgraph",
-                    plural: "subgraphs",
-                    index: sg_index as i64,
+                    what: Indexed::Subgraph,
+                    index: Index::Unsigned(sg_index),
                     count: subgraphs,
                 });
             }
-            let tensors = self.subgraph(sg_index)?.tensors_len()?;
+            let tensors = self.subgraph(sg_index as usize)?.tensors_len()?;
             for outputs in [false, true] {
                 let n = sig.tensor_maps_len(outputs)?;
                 budget.spend(n, sig.location())?;
                 for k in 0..n {
                     let map = sig.tensor_map(outputs, k)?;
                     map.name()?;
-                    let idx = map.tensor_index()? as i64;
-                    tensor_index(sig.location(), "tensor", idx, tensors, false)?;
+                    let idx = Index::Unsigned(map.tensor_index()?);
+                    tensor_index(sig.location(), Indexed::Tensor, idx, tensors, false)?;
                 }
             }
         }
@@ -446,7 +449,8 @@ impl<'a> Buffer<'a> {
             if end > self.file.len() as u64 {
                 return Err(self.at()(fault));
             }
-            return Ok(&self.file[offset as usize..end as usize]);
+            let data = self.file.get(offset as usize..end as usize);
+            return data.ok_or(fault).map_err(self.at());
         }
         Ok(self
             .t
@@ -567,7 +571,7 @@ impl<'a> Tensor<'a> {
         let v = self.t.i8(1, 0, "Tensor.type").map_err(self.at())?;
         TensorType::from_i8(v).ok_or(self.at()(Fault::new(
             "Tensor.type",
-            FaultKind::UnknownEnum { value: v as i64 },
+            FaultKind::UnknownEnum { value: v.into() },
         )))
     }
 
@@ -709,7 +713,7 @@ impl<'a> Operator<'a> {
         if tag as usize > BUILTIN_OPTIONS_NAMES.len() {
             return Err(at(Fault::new(
                 "Operator.builtin_options_type",
-                FaultKind::UnknownEnum { value: tag as i64 },
+                FaultKind::UnknownEnum { value: tag.into() },
             )));
         }
         match self.t.table(4, "Operator.builtin_options").map_err(&at)? {
@@ -784,7 +788,7 @@ impl<'a> Operator<'a> {
         if tag2 as usize > BUILTIN_OPTIONS2_NAMES.len() {
             return Err(self.at()(Fault::new(
                 "Operator.builtin_options_2_type",
-                FaultKind::UnknownEnum { value: tag2 as i64 },
+                FaultKind::UnknownEnum { value: tag2.into() },
             )));
         }
         if tag2 != 0 {
@@ -919,7 +923,7 @@ impl<'a> OfflinePlan<'a> {
         let bad = |len| ReadError::Malformed {
             at: Location::Model,
             fault: Fault::new(
-                "OfflineMemoryAllocation",
+                OFFLINE_MEMORY_ALLOCATION,
                 FaultKind::OutOfBounds {
                     pos: 0,
                     len,
@@ -965,9 +969,8 @@ impl<'a> OfflinePlan<'a> {
         if self.subgraph < 0 || self.subgraph as usize >= subgraphs {
             return Err(ReadError::IndexOutOfRange {
                 at: Location::Model,
-                what: "OfflineMemoryAllocation subgraph",
-                plural: "subgraphs",
-                index: self.subgraph as i64,
+                what: Indexed::OfflinePlanSubgraph,
+                index: Index::Signed(self.subgraph),
                 count: subgraphs,
             });
         }

@@ -87,7 +87,7 @@ macro_rules! enum_field {
         impl OptionField for $t {
             fn read(t: &Table<'_>, slot: usize, default: Self, field: &'static str) -> Result<Self, Fault> {
                 let v = t.i8(slot, default as i8, field)?;
-                <$t>::from_i8(v).ok_or(Fault::new(field, FaultKind::UnknownEnum { value: v as i64 }))
+                <$t>::from_i8(v).ok_or(Fault::new(field, FaultKind::UnknownEnum { value: v.into() }))
             }
         }
     )*};

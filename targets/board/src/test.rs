@@ -28,7 +28,8 @@ pub struct Check {
 impl Check {
     fn fail(&mut self, at: &Location<'_>, what: core::fmt::Arguments<'_>) {
         self.failures += 1;
-        println!("{}:{}: {}", at.file(), at.line(), what);
+        crate::print(at.file());
+        println!(":{}: {}", at.line(), what);
     }
 
     /// `actual == expected`.
@@ -44,11 +45,37 @@ impl Check {
         ok
     }
 
+    /// Two byte strings are equal; a difference is shown as the first byte
+    /// that differs and how many do (not the whole data).
+    #[track_caller]
+    pub fn eq_bytes(&mut self, actual: &[u8], expected: &[u8]) -> bool {
+        if actual.len() != expected.len() {
+            self.fail(
+                Location::caller(),
+                format_args!("expected {} bytes, got {}", expected.len(), actual.len()),
+            );
+            return false;
+        }
+        let pairs = || actual.iter().zip(expected).enumerate();
+        let Some((first, (a, e))) = pairs().find(|(_, (a, e))| a != e) else {
+            return true;
+        };
+        let count = pairs().filter(|(_, (a, e))| a != e).count();
+        self.fail(
+            Location::caller(),
+            format_args!(
+                "byte {first}: expected {e}, got {a} ({count} of {} bytes differ)",
+                actual.len()
+            ),
+        );
+        false
+    }
+
     /// `cond` holds; `what` says what it means.
     #[track_caller]
     pub fn is_true(&mut self, cond: bool, what: &str) -> bool {
         if !cond {
-            self.fail(Location::caller(), format_args!("{what}"));
+            self.fail(Location::caller(), format_args!("{}", Text(what)));
         }
         cond
     }
@@ -97,7 +124,7 @@ impl Check {
             Ok(_) => {
                 self.fail(
                     Location::caller(),
-                    format_args!("expected an error containing {want:?}, got Ok"),
+                    format_args!("expected an error containing \"{}\", got Ok", Text(want)),
                 );
                 false
             }
@@ -107,7 +134,7 @@ impl Check {
                 if !text.found() {
                     self.fail(
                         Location::caller(),
-                        format_args!("error {e} does not contain {want:?}"),
+                        format_args!("error {e} does not contain \"{}\"", Text(want)),
                     );
                 }
                 text.found()
@@ -116,8 +143,9 @@ impl Check {
     }
 }
 
-/// An `f32` shown with six decimals without core's float formatting, which
-/// would cost about 8 KiB of flash; out-of-range values show their bits.
+/// An `f32` shown with six decimals (rounded half up) without core's float
+/// formatting, which would cost about 8 KiB of flash, and without `f64`
+/// (soft-float) or 64-bit division; out-of-range values show their bits.
 #[derive(Clone, Copy)]
 pub struct F(pub f32);
 
@@ -130,9 +158,50 @@ impl Display for F {
         if !x.is_finite() || x.abs() >= 1e9 {
             return write!(f, "f32:{:#010x}", x.to_bits());
         }
-        let micros = (f64::from(x.abs()) * 1e6 + 0.5) as u64;
-        let sign = if x < 0.0 { "-" } else { "" };
-        write!(f, "{sign}{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+        // |x| = m * 2^-k exactly, with m < 2^24 and 0 <= k <= 149.
+        let bits = x.to_bits();
+        let exp = ((bits >> 23) & 0xff) as i32;
+        let frac = bits & 0x7f_ffff;
+        let (m, k) = if exp == 0 {
+            (frac, 149)
+        } else {
+            (frac | 0x80_0000, 150 - exp)
+        };
+        let (mut whole, mut micros) = if k <= 0 {
+            (m << -k, 0) // |x| < 1e9, so this fits
+        } else if k >= 32 {
+            (0, rounded_micros(m as u64, k as u32))
+        } else {
+            let part = m & ((1 << k) - 1);
+            (m >> k, rounded_micros(part as u64, k as u32))
+        };
+        if micros == 1_000_000 {
+            whole += 1;
+            micros = 0;
+        }
+        if x < 0.0 {
+            f.write_str("-")?;
+        }
+        write!(f, "{whole}.{micros:06}")
+    }
+}
+
+/// `part / 2^k` in millionths, rounded half up (`part < 2^24`, so the
+/// product fits 64 bits; shifts only, no division).
+fn rounded_micros(part: u64, k: u32) -> u32 {
+    if k > 45 {
+        return 0; // below half a millionth
+    }
+    ((part * 1_000_000 + (1 << (k - 1))) >> k) as u32
+}
+
+/// A string shown as it is (`{}` of a `&str` would bring in
+/// `Formatter::pad`, over 600 bytes of flash, for nothing here).
+struct Text<'a>(&'a str);
+
+impl Display for Text<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.0)
     }
 }
 
@@ -200,7 +269,9 @@ pub struct Suite {
 impl Suite {
     /// Runs one test called `name`.
     pub fn test(&mut self, name: &str, f: impl FnOnce(&mut Check)) {
-        println!("Testing {name}");
+        crate::print("Testing ");
+        crate::print(name);
+        crate::print("\n");
         let mut check = Check { failures: 0 };
         f(&mut check);
         self.total += 1;
@@ -220,10 +291,12 @@ pub fn run(body: impl FnOnce(&mut Suite)) -> ! {
     body(&mut suite);
     println!("{}/{} tests passed", suite.passed, suite.total);
     if suite.passed == suite.total && suite.total > 0 {
-        println!("{ALL_PASSED}");
+        crate::print(ALL_PASSED);
+        crate::print("\n");
         exit(0)
     } else {
-        println!("{SOME_FAILED}");
+        crate::print(SOME_FAILED);
+        crate::print("\n");
         exit(1)
     }
 }
@@ -238,6 +311,33 @@ mod tests {
         let mut s = std::string::String::new();
         write!(s, "{} {} {} {}", F(1.5), F(-0.25), F(f32::NAN), F(1e10)).unwrap();
         assert_eq!(s, "1.500000 -0.250000 NaN f32:0x501502f9");
+        // The same digits as rounding the exact value, over every range.
+        for x in [
+            0.0f32,
+            -0.0,
+            1e-7,
+            4.9e-7,
+            5e-7,
+            0.1,
+            0.9999996,
+            0.9999995,
+            1.0,
+            core::f32::consts::PI,
+            -2.5e-3,
+            123456.79,
+            8388608.5,
+            16777217.0,
+            999_999_900.0,
+            f32::MIN_POSITIVE,
+            1e-45,
+        ] {
+            let mut s = std::string::String::new();
+            write!(s, "{}", F(x)).unwrap();
+            let micros = (f64::from(x.abs()) * 1e6).round() as u64;
+            let sign = if x < 0.0 { "-" } else { "" };
+            let want = std::format!("{sign}{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+            assert_eq!(s, want, "{x}");
+        }
     }
 
     #[test]
@@ -256,10 +356,13 @@ mod tests {
         let mut c = Check { failures: 0 };
         assert!(c.eq(&1, &1));
         assert!(!c.eq(&[1, 2][..], &[1, 3][..]));
+        assert!(c.eq_bytes(&[1, 2], &[1, 2]));
+        assert!(!c.eq_bytes(&[1, 2, 4], &[1, 3, 5]));
+        assert!(!c.eq_bytes(&[1], &[1, 3]));
         assert!(c.near(&[1.0, 100.0], &[1.000001, 100.0001], 1e-5));
         assert!(!c.near(&[1.0], &[1.1], 1e-5));
         assert!(c.err_contains::<(), _>(Err("arena too small: 10"), "too small"));
         assert!(!c.err_contains::<(), _>(Err("other"), "too small"));
-        assert_eq!(c.failures, 3);
+        assert_eq!(c.failures, 5);
     }
 }

@@ -27,12 +27,73 @@ macro_rules! vectors {
 /// One model with inputs and the outputs TFLM gave for them.
 pub struct Case {
     pub name: &'static str,
-    pub model: &'static [u8],
-    pub inputs: &'static [&'static [u8]],
-    pub outputs: &'static [&'static [u8]],
+    /// The model, then each input, then each expected output, back to back,
+    /// packed by `build.rs` (see [`unpack`]): the first case of an operator
+    /// on its own, the others against the first case's bytes.
+    pub packed: &'static [u8],
+    /// Byte lengths of the model, of each input and of each output in `data`.
+    pub model: usize,
+    pub inputs: &'static [usize],
+    pub outputs: &'static [usize],
     /// Per output: compare as f32 within `tolerance` (else bit for bit).
     pub float_outputs: &'static [bool],
     pub tolerance: f32,
+}
+
+/// Most bytes a case has, and most inputs or outputs (`build.rs` checks).
+pub const CASE_DATA: usize = 2048;
+pub const MAX_IO: usize = 4;
+
+impl Case {
+    /// The case's bytes, unpacked into `buf` against `dict`.
+    pub fn bytes<'b>(&self, dict: &[u8], buf: &'b mut Arena<CASE_DATA>) -> Option<&'b [u8]> {
+        let n = unpack(self.packed, dict, &mut buf.0)?;
+        buf.0.get(..n)
+    }
+}
+
+/// Undoes `build.rs`'s packing into `out`; the length, or `None` if the
+/// data is damaged or `out` too small. Tokens: a byte `c < 0x80` and `c + 1`
+/// literal bytes; or a byte `c >= 0x80` and a `u16` offset: copy
+/// `(c & 0x7f) + 4` bytes from that far back, where the bytes before `out`
+/// are those of `dict`.
+pub fn unpack(src: &[u8], dict: &[u8], out: &mut [u8]) -> Option<usize> {
+    let (mut i, mut n) = (0, 0);
+    while let Some(&c) = src.get(i) {
+        let c = c as usize;
+        if c < 0x80 {
+            let run = src.get(i + 1..i + 2 + c)?;
+            out.get_mut(n..)?.get_mut(..run.len())?.copy_from_slice(run);
+            (i, n) = (i + 2 + c, n + run.len());
+        } else {
+            let off = u16::from_le_bytes([*src.get(i + 1)?, *src.get(i + 2)?]) as usize;
+            let mut from = (dict.len() + n).checked_sub(off)?;
+            for _ in 0..(c & 0x7f) + 4 {
+                let b = match from.checked_sub(dict.len()) {
+                    Some(k) => *out.get(k)?,
+                    None => *dict.get(from)?,
+                };
+                *out.get_mut(n)? = b;
+                (n, from) = (n + 1, from + 1);
+            }
+            i += 3;
+        }
+    }
+    Some(n)
+}
+
+/// `lens.len()` slices of `bytes` of those lengths, from the start; the rest.
+fn split_off<'b>(
+    bytes: &'b [u8],
+    lens: &[usize],
+    parts: &mut [&'b [u8]; MAX_IO],
+) -> Option<&'b [u8]> {
+    let mut rest = bytes;
+    for (part, &len) in parts.iter_mut().zip(lens) {
+        let (head, tail) = rest.split_at_checked(len)?;
+        (*part, rest) = (head, tail);
+    }
+    (lens.len() <= MAX_IO).then_some(rest)
 }
 
 /// The model test: a model, inputs, and the outputs expected of it.
@@ -43,19 +104,25 @@ pub struct ModelTest {
     pub float_outputs: &'static [bool],
 }
 
-/// Arena for the kernel cases: every vector fits in this much.
-pub const CASE_ARENA: usize = 8 * 1024;
+/// Arena for the kernel cases: every vector fits in this much (the largest
+/// uses 1200 bytes). It lives on the stack with two `CASE_DATA` buffers, so
+/// it is kept small for boards with 16 KiB of RAM.
+pub const CASE_ARENA: usize = 2 * 1024;
 
 /// Compares output `k` with what was expected.
 pub fn check_output(c: &mut Check, actual: &[u8], expected: &[u8], float: bool, tolerance: f32) {
     if !float {
-        c.eq(actual, expected);
+        c.eq_bytes(actual, expected);
         return;
     }
-    if !c.eq(&actual.len(), &expected.len()) {
+    if !c.is_true(
+        actual.len() == expected.len(),
+        "output has the expected length",
+    ) {
+        tflm_board::println!("  {} bytes, expected {}", actual.len(), expected.len());
         return;
     }
-    let f = |b: &[u8]| f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let f = |b: &[u8]| f32::from_le_bytes(b.try_into().unwrap_or_default());
     for (i, (a, e)) in actual
         .chunks_exact(4)
         .zip(expected.chunks_exact(4))
@@ -89,7 +156,13 @@ pub fn run_model<R: OpResolver>(
     c.ok(interpreter.allocate_tensors())?;
     for (k, data) in inputs.iter().enumerate() {
         let view = c.ok(interpreter.input_mut(k))?;
-        if !c.eq(&view.data.len(), &data.len()) {
+        if view.data.len() != data.len() {
+            c.is_true(false, "input has the model's size");
+            tflm_board::println!(
+                "  input {k}: {} bytes, model wants {}",
+                data.len(),
+                view.data.len()
+            );
             return None;
         }
         view.data.copy_from_slice(data);
@@ -112,20 +185,73 @@ pub struct Arena<const N: usize>(pub [u8; N]);
 pub fn run_vectors<R: OpResolver>(suite: &mut Suite, cases: &[Case], resolver: &R) {
     let mut storage = Arena([0u8; CASE_ARENA]);
     let arena: &mut [u8] = &mut storage.0;
-    for case in cases {
+    // The first case, unpacked once: the others are packed against it.
+    let mut first = Arena([0u8; CASE_DATA]);
+    let dict = match cases.first() {
+        Some(case) => case.bytes(&[], &mut first).unwrap_or_default(),
+        None => &[],
+    };
+    let mut buf = Arena([0u8; CASE_DATA]);
+    for (k, case) in cases.iter().enumerate() {
         suite.test(case.name, |c| {
+            let (mut inputs, mut outputs) = ([&[][..]; MAX_IO], [&[][..]; MAX_IO]);
+            let bytes = match k {
+                0 => Some(dict).filter(|d| !d.is_empty()),
+                _ => case.bytes(dict, &mut buf),
+            };
+            let parts = bytes.and_then(|bytes| {
+                let (model, rest) = bytes.split_at_checked(case.model)?;
+                let rest = split_off(rest, case.inputs, &mut inputs)?;
+                split_off(rest, case.outputs, &mut outputs)?;
+                Some(model)
+            });
+            let Some(model) = parts else {
+                c.is_true(false, "test vector unpacks");
+                return;
+            };
             run_model(
                 c,
                 resolver,
                 arena,
-                case.model,
-                case.inputs,
-                case.outputs,
+                model,
+                inputs.get(..case.inputs.len()).unwrap_or_default(),
+                outputs.get(..case.outputs.len()).unwrap_or_default(),
                 case.float_outputs,
                 case.tolerance,
             );
         });
     }
+}
+
+/// A fixture stored as another fixture's bytes, cut to `len` and with a few
+/// bytes replaced: the corrupt models, which are mostly one good model.
+pub struct Patched {
+    pub base: &'static [u8],
+    pub len: usize,
+    /// `(offset, byte)`: the bytes that differ from `base`.
+    pub edits: &'static [(u32, u8)],
+}
+
+impl Patched {
+    /// The fixture's bytes, rebuilt in `buf` (16-byte aligned, as a model
+    /// must be); `None` if `buf` is too small.
+    pub fn bytes<'b, const N: usize>(&self, buf: &'b mut Arena<N>) -> Option<&'b [u8]> {
+        let out = buf.0.get_mut(..self.len)?;
+        out.copy_from_slice(self.base.get(..self.len)?);
+        for &(at, byte) in self.edits {
+            *out.get_mut(at as usize)? = byte;
+        }
+        Some(out)
+    }
+}
+
+/// The corrupt models of `fixtures/corrupt`, one function each
+/// (`corrupt::bad_identifier()`), from `build.rs`.
+#[macro_export]
+macro_rules! corrupt_models {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/corrupt.rs"));
+    };
 }
 
 /// The data of an `.npy` file embedded whole (after its header).

@@ -1,0 +1,28 @@
+//! Any bytes as a model: read it, plan it into a bounded arena and invoke
+//! it with the reference kernels. Any result but a panic, hang or
+//! out-of-bounds access is fine.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tflm_runtime::{AllOpsResolver, Interpreter, Model};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(model) = Model::from_bytes(data) else {
+        return;
+    };
+    // Big enough for the seed models, small enough to keep runs fast.
+    let mut arena = vec![0u128; 1 << 14];
+    let mut it = Interpreter::new(&model, &AllOpsResolver, bytemuck::cast_slice_mut(&mut arena));
+    if it.allocate_tensors().is_err() {
+        return;
+    }
+    for k in 0..it.inputs_len() {
+        if let Ok(view) = it.input_mut(k) {
+            for (i, b) in view.data.iter_mut().enumerate() {
+                *b = (i as u8).wrapping_mul(31);
+            }
+        }
+    }
+    let _ = it.invoke();
+    let _ = it.invoke();
+});
