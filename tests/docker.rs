@@ -104,35 +104,8 @@ fn json_of(out: &Output) -> Value {
 const SELFTEST_TARGET: &str = "bluepill";
 const SELFTEST_TRIPLE: &str = "thumbv7m-none-eabi";
 
-/// Builds the self-test firmware (as tests/test_cmd.rs does) and returns
-/// its folder.
 fn selftest_firmware() -> PathBuf {
-    let root = repo_root();
-    let dir = root.join("target/tflm").join(SELFTEST_TARGET);
-    let status = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .env("TFLM_TARGET", SELFTEST_TARGET)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "tflm-firmware",
-            "--features",
-            "selftest",
-            "--bins",
-        ])
-        .args([
-            "--target",
-            SELFTEST_TRIPLE,
-            "--profile",
-            "firmware",
-            "--target-dir",
-        ])
-        .arg(&dir)
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building the self-test firmware failed");
-    dir.join(SELFTEST_TRIPLE).join("firmware")
+    common::selftest_firmware(SELFTEST_TARGET, SELFTEST_TRIPLE)
 }
 
 /// A copy of a binary under a name no other test uses.

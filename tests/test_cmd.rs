@@ -20,35 +20,8 @@ fn have_qemu() -> bool {
         .is_ok()
 }
 
-/// Builds the self-test firmware (binaries that misbehave on purpose) for
-/// the QEMU target and returns the folder that holds them.
 fn selftest_firmware() -> PathBuf {
-    let root = repo_root();
-    let dir = root.join("target/tflm").join(QEMU_TARGET);
-    let status = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .env("TFLM_TARGET", QEMU_TARGET)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "tflm-firmware",
-            "--features",
-            "selftest",
-            "--bins",
-        ])
-        .args([
-            "--target",
-            QEMU_TRIPLE,
-            "--profile",
-            "firmware",
-            "--target-dir",
-        ])
-        .arg(&dir)
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building the self-test firmware failed");
-    dir.join(QEMU_TRIPLE).join("firmware")
+    common::selftest_firmware(QEMU_TARGET, QEMU_TRIPLE)
 }
 
 /// A copy of a self-test binary under a name no other test uses, so that

@@ -60,3 +60,28 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// Builds the self-test firmware (binaries that misbehave on purpose) for
+/// `target` and returns the folder that holds them.
+pub fn selftest_firmware(target: &str, triple: &str) -> PathBuf {
+    let root = repo_root();
+    let dir = root.join("target/tflm").join(target);
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .env("TFLM_TARGET", target)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "tflm-firmware",
+            "--features",
+            "selftest",
+            "--bins",
+        ])
+        .args(["--target", triple, "--profile", "firmware", "--target-dir"])
+        .arg(&dir)
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the self-test firmware failed");
+    dir.join(triple).join("firmware")
+}
