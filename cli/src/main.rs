@@ -58,66 +58,7 @@ enum Command {
     /// Build the test firmware for a target and run every test binary
     /// (natively, in QEMU, ...), deciding each verdict from its output, exit
     /// status and a timeout. Exit code 0 only if all passed.
-    Test {
-        /// The target (`tflm targets` lists them).
-        #[arg(long, default_value = "native")]
-        target: String,
-        /// native, qemu, renode or probe-rs (default: the target's first that
-        /// works here; renode, when the target has it and its Docker image is
-        /// ready).
-        #[arg(long)]
-        runner: Option<String>,
-        /// Run the emulator in a Docker container (qemu; renode always runs
-        /// in one). The image is built from docker/<runner>/ on first use.
-        #[arg(long)]
-        docker: bool,
-        /// Build the runner's Docker image from this base image instead of
-        /// its Dockerfile's (for machines that cannot pull from a registry).
-        #[arg(long, value_name = "IMAGE")]
-        base_image: Option<String>,
-        /// Run only binaries whose name contains this (`*` is a wildcard); repeatable.
-        #[arg(long = "filter", value_name = "PATTERN")]
-        filters: Vec<String>,
-        /// How many binaries run at once (default: the number of cores).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Seconds a binary may run before it is killed.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
-        /// Write a JUnit XML report here.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
-        /// Print the report as JSON (and nothing else on stdout).
-        #[arg(long)]
-        json: bool,
-        /// Run these prebuilt ELF files instead of building the test firmware.
-        #[arg(long = "binary", value_name = "ELF")]
-        binaries: Vec<PathBuf>,
-        /// Run a failing binary up to N more times; a pass on retry is reported as flaky.
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        retry_failed: u32,
-        /// Build a firmware that embeds this model and checks its outputs on the target.
-        #[arg(long, value_name = "MODEL")]
-        model: Option<PathBuf>,
-        /// With --model: input data (.npy or .bin), one per model input (default: seeded random).
-        #[arg(long = "input", value_name = "FILE", requires = "model")]
-        inputs: Vec<PathBuf>,
-        /// With --model: expected outputs, one per model output (default: this host's run of the same runtime).
-        #[arg(long = "expect", value_name = "FILE", requires = "model")]
-        expects: Vec<PathBuf>,
-        /// Stream every binary's output as it runs.
-        #[arg(long, short)]
-        verbose: bool,
-        /// probe-rs: the debug probe to use, as VID:PID[:SERIAL] (hex).
-        #[arg(long, value_name = "VID:PID[:SERIAL]")]
-        probe: Option<String>,
-        /// probe-rs: the chip, overriding the target table's.
-        #[arg(long)]
-        chip: Option<String>,
-        /// probe-rs: a bench map of target -> probe, chip, speed (default: ./hardware.toml if present).
-        #[arg(long, value_name = "FILE")]
-        hardware: Option<PathBuf>,
-    },
+    Test(test_cmd::TestArgs),
     /// List the targets: CPU, memory, runners, and which runners work here.
     Targets {
         /// Print as JSON.
@@ -158,6 +99,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Piped into `head` and the like, stop quietly when the reader goes
+    // away, as command-line tools do, instead of panicking in println!.
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal at start-up, before
+    // any thread exists; no handler code is involved.
+    unsafe {
+        use nix::sys::signal::{signal, SigHandler, Signal};
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -200,47 +150,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             run::run(&model, &m, &args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Test {
-            target,
-            runner,
-            docker,
-            base_image,
-            filters,
-            jobs,
-            timeout,
-            junit,
-            json,
-            binaries,
-            retry_failed,
-            model,
-            inputs,
-            expects,
-            verbose,
-            probe,
-            chip,
-            hardware,
-        } => {
-            let args = test_cmd::TestArgs {
-                target: find_target(&target)?,
-                runner,
-                docker,
-                base_image,
-                filters,
-                jobs,
-                timeout,
-                junit,
-                json,
-                binaries,
-                retry_failed,
-                model,
-                inputs,
-                expects,
-                verbose,
-                probe,
-                chip,
-                hardware,
-            };
-            Ok(if test_cmd::run(args)? {
+        Command::Test(args) => {
+            let target = find_target(&args.target)?;
+            Ok(if test_cmd::run(&target, args)? {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -17,36 +17,73 @@ use tflm_runtime::schema::TensorType;
 use tflm_runtime::{AllOpsResolver, Interpreter, Model};
 use tflm_targets::{RunnerKind, Target};
 
+#[derive(clap::Args)]
 pub struct TestArgs {
-    pub target: Target,
+    /// The target (`tflm targets` lists them).
+    #[arg(long, default_value = "native")]
+    pub target: String,
+    /// native, qemu, renode or probe-rs (default: the target's first that
+    /// works here; renode, when the target has it and its Docker image is
+    /// ready).
+    #[arg(long)]
     pub runner: Option<String>,
-    /// Run the emulator in Docker (`--docker`).
+    /// Run the emulator in a Docker container (qemu; renode always runs
+    /// in one). The image is built from docker/<runner>/ on first use.
+    #[arg(long)]
     pub docker: bool,
-    /// The base image of the runner's Docker image (`--base-image`).
+    /// Build the runner's Docker image from this base image instead of
+    /// its Dockerfile's (for machines that cannot pull from a registry).
+    #[arg(long, value_name = "IMAGE")]
     pub base_image: Option<String>,
+    /// Run only binaries whose name contains this (`*` is a wildcard); repeatable.
+    #[arg(long = "filter", value_name = "PATTERN")]
     pub filters: Vec<String>,
+    /// How many binaries run at once (default: the number of cores).
+    #[arg(long)]
     pub jobs: Option<usize>,
+    /// Seconds a binary may run before it is killed.
+    #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Print the report as JSON (and nothing else on stdout).
+    #[arg(long)]
     pub json: bool,
+    /// Run these prebuilt ELF files instead of building the test firmware.
+    #[arg(long = "binary", value_name = "ELF")]
     pub binaries: Vec<PathBuf>,
+    /// Run a failing binary up to N more times; a pass on retry is reported as flaky.
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub retry_failed: u32,
+    /// Build a firmware that embeds this model and checks its outputs on the target.
+    #[arg(long, value_name = "MODEL")]
     pub model: Option<PathBuf>,
+    /// With --model: input data (.npy or .bin), one per model input (default: seeded random).
+    #[arg(long = "input", value_name = "FILE", requires = "model")]
     pub inputs: Vec<PathBuf>,
+    /// With --model: expected outputs, one per model output (default: this host's run of the same runtime).
+    #[arg(long = "expect", value_name = "FILE", requires = "model")]
     pub expects: Vec<PathBuf>,
+    /// Stream every binary's output as it runs.
+    #[arg(long, short)]
     pub verbose: bool,
-    /// probe-rs: the probe (`VID:PID[:SERIAL]`), chip override, bench map.
+    /// probe-rs: the debug probe to use, as VID:PID[:SERIAL] (hex).
+    #[arg(long, value_name = "VID:PID[:SERIAL]")]
     pub probe: Option<String>,
+    /// probe-rs: the chip, overriding the target table's.
+    #[arg(long)]
     pub chip: Option<String>,
+    /// probe-rs: a bench map of target -> probe, chip, speed (default: ./hardware.toml if present).
+    #[arg(long, value_name = "FILE")]
     pub hardware: Option<PathBuf>,
 }
 
 /// The probe-rs runner's settings: `--probe`/`--chip` first, then the
 /// target's entry in the bench map (`--hardware`, default `hardware.toml`
 /// when present), then the target table's chip.
-fn probe_settings(args: &TestArgs) -> Result<session::ProbeSettings> {
+fn probe_settings(target: &Target, args: &TestArgs) -> Result<session::ProbeSettings> {
     use tflm_harness::probe::{Bench, ProbeSelector};
-    let target = &args.target;
     let bench_path = args.hardware.clone().or_else(|| {
         let p = PathBuf::from("hardware.toml");
         p.exists().then_some(p)
@@ -154,8 +191,7 @@ fn matches(filter: &str, name: &str) -> bool {
     true
 }
 
-pub fn run(args: TestArgs) -> Result<bool> {
-    let target = &args.target;
+pub fn run(target: &Target, args: TestArgs) -> Result<bool> {
     let runner = pick_runner(
         target,
         args.runner.as_deref(),
@@ -260,7 +296,7 @@ pub fn run(args: TestArgs) -> Result<bool> {
         retries: args.retry_failed,
         docker: docker_settings,
         probe: if runner == RunnerKind::ProbeRs {
-            Some(probe_settings(&args)?)
+            Some(probe_settings(target, &args)?)
         } else {
             None
         },

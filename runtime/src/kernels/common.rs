@@ -17,7 +17,7 @@ pub fn positive(v: i32, what: &'static str) -> Result<usize, KernelError> {
 // Convolutions: shared by CONV_2D and DEPTHWISE_CONV_2D
 // ---------------------------------------------------------------------------
 
-use crate::kernel::{PrepareContext, TensorInfo};
+use crate::kernel::{EvalContext, PrepareContext, TensorInfo};
 use crate::quant;
 use crate::schema::{Activation, TensorType};
 use bytemuck::{Pod, Zeroable};
@@ -362,6 +362,23 @@ impl ConvQuant {
             act_min_f32: 0.0,
             act_max_f32: 0.0,
         })
+    }
+
+    /// The per-channel multipliers and shifts [`ConvQuant::int8`] wrote at
+    /// byte `at` of the per-op data, checked against the output's channels.
+    pub fn channel_params<'a>(
+        ctx: &EvalContext<'a>,
+        at: usize,
+        stored: i32,
+        out_c: usize,
+    ) -> Result<(&'a [i32], &'a [i32]), KernelError> {
+        let channels = usize::try_from(stored).map_err(|_| KernelError::OpData)?;
+        if channels != out_c {
+            return Err(KernelError::OpData);
+        }
+        let multipliers = ctx.op_data_slice::<i32>(at, channels)?;
+        let shifts = ctx.op_data_slice::<i32>(at + 4 * channels, channels)?;
+        Ok((multipliers, shifts))
     }
 
     /// Requantizes an int32 accumulator of output channel `c` to int8:

@@ -222,12 +222,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
             )
         }
         TensorType::Int8 => {
-            let channels = usize::try_from(p.channels).map_err(|_| KernelError::OpData)?;
-            if channels != out_c {
-                return Err(KernelError::OpData);
-            }
-            let multipliers = ctx.op_data_slice::<i32>(HEADER, channels)?;
-            let shifts = ctx.op_data_slice::<i32>(HEADER + 4 * channels, channels)?;
+            let (multipliers, shifts) = ConvQuant::channel_params(ctx, HEADER, p.channels, out_c)?;
             let bias = bias.map(|b| b.as_i32()).transpose()?;
             let (input, filter, output) = (input.as_i8()?, filter.as_i8()?, output.as_i8_mut()?);
             conv_i8(&p, &d, input, filter, bias, multipliers, shifts, output)
