@@ -322,6 +322,7 @@ pub struct Interpreter<'m, 'a, R: OpResolver> {
     resolver: &'a R,
     arena: &'a mut [u8],
     layout: Option<Layout>,
+    exact_planning: bool,
 }
 
 impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
@@ -331,7 +332,16 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             resolver,
             arena,
             layout: None,
+            exact_planning: true,
         }
+    }
+
+    /// Whether `allocate_tensors` may search for a smaller plan after the
+    /// greedy passes (on by default). The search is compiled only with the
+    /// `exact-plan` feature; the host turns it off to know the arena that
+    /// firmware built without the feature will need.
+    pub fn set_exact_planning(&mut self, exact: bool) {
+        self.exact_planning = exact;
     }
 
     fn subgraph(&self) -> Result<Subgraph<'m>, Error> {
@@ -535,8 +545,15 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             .part_mut(base..)
             .split_at_mut_checked(tail_start)
             .ok_or(Error::NotAllocated)?;
+        let sizes = (n_tensors, n_ops);
         let plan = plan_head(
-            &model, &sg, head, persistent, tensors_at, nodes_at, n_tensors, n_ops,
+            &model,
+            &sg,
+            head,
+            persistent,
+            (tensors_at, nodes_at),
+            sizes,
+            self.exact_planning,
         );
         let plan = match plan {
             Ok(p) => p,
@@ -626,7 +643,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     pub fn planned_tensor(&self, k: usize) -> Result<PlannedTensor, Error> {
         let records = self.records()?;
         let rec = records.get(k).ok_or(Error::NoSuchTensor {
-            kind: "tensor",
+            kind: text!("tensor"),
             index: k,
             count: records.len(),
         })?;
@@ -670,7 +687,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     fn io_tensor(&self, outputs: bool, i: usize) -> Result<usize, Error> {
         let sg = self.subgraph()?;
         let list = if outputs { sg.outputs()? } else { sg.inputs()? };
-        let kind = if outputs { "output" } else { "input" };
+        let kind = if outputs {
+            text!("output")
+        } else {
+            text!("input")
+        };
         list.get(i).map(|t| t as usize).ok_or(Error::NoSuchTensor {
             kind,
             index: i,
@@ -723,9 +744,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let l = self.layout()?;
         let rec = *self.records()?.get(k).ok_or(Error::NotAllocated)?;
         let (start, len) = rec.arena_range().ok_or(Error::Access {
-            kind: "input",
+            kind: text!("input"),
             index: i,
-            error: KernelError::Invalid("input is a constant in the model"),
+            error: KernelError::Invalid(text!("input is a constant in the model")),
         })?;
         Ok(TensorViewMut {
             ty: rec.tensor_type(),
@@ -1075,10 +1096,9 @@ fn plan_head(
     sg: &Subgraph<'_>,
     head: &mut [u8],
     persistent: &mut [u8],
-    tensors_at: usize,
-    nodes_at: usize,
-    n_tensors: usize,
-    n_ops: usize,
+    (tensors_at, nodes_at): (usize, usize),
+    (n_tensors, n_ops): (usize, usize),
+    exact: bool,
 ) -> Result<HeadPlan, PlanFailure> {
     // Index arithmetic below stays inside the records and slices this
     // function sized, and tensor indices were checked by `Model::from_bytes`:
@@ -1232,7 +1252,7 @@ fn plan_head(
     }
     let buffers = buffers.get_mut(..n).unwrap_or_default();
     let lower_bound = planner::lower_bound(buffers) as usize;
-    let head_size = planner::plan(buffers, plan_scratch)? as usize;
+    let head_size = planner::plan_with(buffers, plan_scratch, exact)? as usize;
     let scratch = buffers.get(activation_buffers..).unwrap_or_default();
     let scratch_peak = planner::lower_bound(scratch) as usize;
 

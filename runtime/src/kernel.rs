@@ -117,7 +117,7 @@ impl<'m> TensorInfo<'m> {
     pub fn constant_as<T: Pod>(&self) -> Result<&'m [T], KernelError> {
         let data = self
             .constant
-            .ok_or(KernelError::Invalid("expected a constant tensor"))?;
+            .ok_or(KernelError::Invalid(text!("expected a constant tensor")))?;
         bytemuck::try_cast_slice(data).map_err(|_| KernelError::Misaligned)
     }
 }
@@ -187,7 +187,7 @@ impl<'m> PrepareContext<'_, 'm> {
     /// operator); fill it with [`write_op_data`](Self::write_op_data).
     pub fn alloc_op_data(&mut self, len: usize) -> Result<(), KernelError> {
         if self.prepared.op_data.is_some() {
-            return Err(KernelError::Invalid("per-op data allocated twice"));
+            return Err(KernelError::Invalid(text!("per-op data allocated twice")));
         }
         let offset = self.persistent.reserve(len).unwrap_or(usize::MAX);
         self.prepared.op_data = Some((offset, len));
@@ -223,7 +223,9 @@ impl<'m> PrepareContext<'_, 'm> {
     pub fn writes_input(&mut self, i: usize) -> Result<(), KernelError> {
         let info = self.input(i)?;
         if !info.is_variable || i >= 32 {
-            return Err(KernelError::Invalid("only a variable input can be written"));
+            return Err(KernelError::Invalid(text!(
+                "only a variable input can be written"
+            )));
         }
         self.prepared.writes_inputs |= 1 << i;
         Ok(())
@@ -234,12 +236,12 @@ impl<'m> PrepareContext<'_, 'm> {
     pub fn request_scratch(&mut self, bytes: usize) -> Result<usize, KernelError> {
         let k = self.prepared.scratch_count;
         if k >= MAX_SCRATCH {
-            return Err(KernelError::Invalid(
-                "too many scratch buffers for one operator",
-            ));
+            return Err(KernelError::Invalid(text!(
+                "too many scratch buffers for one operator"
+            )));
         }
-        self.prepared.scratch_bytes[k] =
-            u32::try_from(bytes).map_err(|_| KernelError::Invalid("scratch buffer too large"))?;
+        self.prepared.scratch_bytes[k] = u32::try_from(bytes)
+            .map_err(|_| KernelError::Invalid(text!("scratch buffer too large")))?;
         self.prepared.scratch_count += 1;
         Ok(k)
     }
@@ -351,7 +353,7 @@ impl<'a> ScratchBuffers<'a> {
         self.bufs
             .get_mut(k)
             .and_then(Option::take)
-            .ok_or(KernelError::Invalid("scratch buffer missing"))
+            .ok_or(KernelError::Invalid(text!("scratch buffer missing")))
     }
 }
 

@@ -11,6 +11,19 @@
 #[cfg(test)]
 extern crate std;
 
+/// An error's text, or "" when the `error-text` feature is off: firmware
+/// that must be small then links none of the texts (the host, which has
+/// them, can tell what went wrong).
+macro_rules! text {
+    ($s:expr) => {
+        if cfg!(feature = "error-text") {
+            $s
+        } else {
+            ""
+        }
+    };
+}
+
 pub mod arena;
 mod index;
 pub mod interpreter;

@@ -188,6 +188,17 @@ pub const fn scratch_words(n: usize) -> usize {
 ///
 /// `scratch` must hold at least [`scratch_words`]`(buffers.len())` words.
 pub fn plan(buffers: &mut [PlanBuffer], scratch: &mut [u32]) -> Result<u32, PlanError> {
+    plan_with(buffers, scratch, true)
+}
+
+/// [`plan`], with the exact search only if `exact` (and the `exact-plan`
+/// feature, without which the search is not compiled: about 3 KiB of flash
+/// less, for the greedy passes' plan).
+pub fn plan_with(
+    buffers: &mut [PlanBuffer],
+    scratch: &mut [u32],
+    exact: bool,
+) -> Result<u32, PlanError> {
     let n = buffers.len();
     if n >= NONE as usize {
         return Err(PlanError::TooMany(n));
@@ -204,7 +215,7 @@ pub fn plan(buffers: &mut [PlanBuffer], scratch: &mut [u32]) -> Result<u32, Plan
         b.offset = 0;
     }
     let mut planner = Planner::new(buffers, scratch.part_mut(..needed));
-    let height = planner.run()?;
+    let height = planner.run(exact && cfg!(feature = "exact-plan"))?;
     Ok(height as u32)
 }
 
@@ -467,7 +478,7 @@ impl<'a> Planner<'a> {
     }
 
     /// The best plan found within the budget, left in `bufs`; its arena size.
-    fn run(&mut self) -> Result<u64, PlanError> {
+    fn run(&mut self, exact: bool) -> Result<u64, PlanError> {
         let bound = self.bound();
         if bound > MAX_ARENA {
             return Err(PlanError::ArenaOverflow);
@@ -499,7 +510,7 @@ impl<'a> Planner<'a> {
         if best > MAX_ARENA {
             return Err(PlanError::ArenaOverflow);
         }
-        if best > target {
+        if exact && best > target {
             best = self.improve(target, best);
         }
         self.restore();
@@ -1412,7 +1423,7 @@ mod tests {
             let mut scratch = vec![0u32; scratch_words(bufs.len())];
             let arena = {
                 let mut p = Planner::new(&mut planned, &mut scratch);
-                let arena = p.run().unwrap();
+                let arena = p.run(true).unwrap();
                 assert_eq!(p.work, 0);
                 arena
             };

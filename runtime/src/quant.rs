@@ -52,10 +52,10 @@ pub enum QuantError {
 impl core::fmt::Display for QuantError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            QuantError::MultiplierOutOfRange => "real multiplier out of range",
-            QuantError::ActivationRangeOverflow => "activation bound does not quantize",
-            QuantError::SoftmaxRowTooLong => "softmax row too long for fixed-point sum",
-            QuantError::LengthMismatch => "input and output lengths differ",
+            QuantError::MultiplierOutOfRange => text!("real multiplier out of range"),
+            QuantError::ActivationRangeOverflow => text!("activation bound does not quantize"),
+            QuantError::SoftmaxRowTooLong => text!("softmax row too long for fixed-point sum"),
+            QuantError::LengthMismatch => text!("input and output lengths differ"),
         })
     }
 }
@@ -104,7 +104,11 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     // Add half an output unit (just under half for negative products), then
     // truncate towards zero: round to nearest, ties upward.
     let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    ((ab + nudge) / (1i64 << 31)) as i32
+    let v = ab + nudge;
+    // `v / 2^31` truncated towards zero, written as shifts: at opt-level
+    // "z" LLVM calls the 64-bit division routine for the plain `/` on
+    // 32-bit Arm (slow, and 1 KiB of flash).
+    ((v + ((v >> 63) & ((1 << 31) - 1))) >> 31) as i32
 }
 
 /// `x / 2^exponent` rounded to nearest, ties away from zero (a rounding
@@ -144,7 +148,10 @@ pub fn saturating_rounding_multiply_by_pot(x: i32, exponent: i32) -> i32 {
 pub fn rounding_half_sum(a: i32, b: i32) -> i32 {
     let sum = i64::from(a) + i64::from(b);
     let sign = if sum >= 0 { 1 } else { -1 };
-    ((sum + sign) / 2) as i32
+    let v = sum + sign;
+    // `v / 2` truncated towards zero, as shifts (see
+    // `saturating_rounding_doubling_high_mul`).
+    ((v + ((v >> 63) & 1)) >> 1) as i32
 }
 
 // ---------------------------------------------------------------------------
@@ -238,7 +245,10 @@ pub fn quantize_multiplier_smaller_than_one_exp(real: f64) -> Result<(i32, i32),
 /// left_shift)` with `left_shift >= 0`. Otherwise
 /// [`QuantError::MultiplierOutOfRange`] (TFLM aborts).
 pub fn quantize_multiplier_greater_than_one(real: f64) -> Result<(i32, i32), QuantError> {
-    if !(real.is_finite() && real > 1.0) {
+    // `real > 1.0` on the bits (positive finite values order as their
+    // bits do), which keeps soft-float comparisons out of firmware.
+    let positive = real.to_bits() >> 63 == 0;
+    if !(real.is_finite() && positive && real.to_bits() > 1.0f64.to_bits()) {
         return Err(QuantError::MultiplierOutOfRange);
     }
     let (m, shift) = quantize_multiplier(real);
@@ -751,15 +761,73 @@ pub const SOFTMAX_ACCUMULATION_INTEGER_BITS: i32 = 12;
 /// left_shift)`; fails (TFLM aborts) when that real value is not above 1.
 ///
 /// TFLM passes `beta` and `input_scale` as `f32` widened to `f64`.
+///
+/// Computed exactly in integers (the product of two `f32` values and a power
+/// of two is exact in `f64`), so firmware needs no soft-float routines; the
+/// tests check it against the `f64` expression.
 pub fn preprocess_softmax_scaling(
-    beta: f64,
-    input_scale: f64,
+    beta: f32,
+    input_scale: f32,
     input_integer_bits: i32,
 ) -> Result<(i32, i32), QuantError> {
-    let scale = (1u64 << (31 - input_integer_bits).clamp(0, 62)) as f64;
-    let max_real_multiplier = ((1u64 << 31) - 1) as f64;
-    let real = (beta * input_scale * scale).min(max_real_multiplier);
-    quantize_multiplier_greater_than_one(real)
+    let pow2 = (31 - input_integer_bits).clamp(0, 62);
+    let infinite = beta.is_infinite() || input_scale.is_infinite();
+    let positive = beta.is_sign_negative() == input_scale.is_sign_negative();
+    if infinite
+        && positive
+        && beta != 0.0
+        && input_scale != 0.0
+        && !beta.is_nan()
+        && !input_scale.is_nan()
+    {
+        // An infinite product is capped like any large one.
+        return quantize_multiplier_greater_than_one(exact_f64((1 << 31) - 1, 0));
+    }
+    let real = match exact_product(beta, input_scale) {
+        // Zero, negative, NaN or infinite: no multiplier above 1.
+        None => return Err(QuantError::MultiplierOutOfRange),
+        Some((m, e)) => (m, e + pow2),
+    };
+    // min(real, 2^31 - 1): `real` is m * 2^e with m < 2^48.
+    let capped = (1u64 << 31) - 1;
+    let (m, e) = (u128::from(real.0), real.1);
+    let above = if e >= 0 {
+        e >= 31 || m << e > u128::from(capped)
+    } else {
+        -e < 80 && m > u128::from(capped) << -e
+    };
+    let (m, e) = if above { (capped, 0) } else { real };
+    quantize_multiplier_greater_than_one(exact_f64(m, e))
+}
+
+/// `a * b` as `m * 2^e` (exact: `m < 2^48`), when it is positive and finite
+/// (and neither factor is infinite or NaN).
+fn exact_product(a: f32, b: f32) -> Option<(u64, i32)> {
+    let split = |x: f32| -> Option<(u64, i32)> {
+        let bits = x.to_bits();
+        let biased = ((bits >> 23) & 0xff) as i32;
+        let m = u64::from(bits & 0x7f_ffff);
+        match biased {
+            0xff => None,
+            0 if m == 0 => None,
+            0 => Some((m, -149)),
+            _ => Some((m | 0x80_0000, biased - 150)),
+        }
+    };
+    if a.is_sign_negative() != b.is_sign_negative() {
+        return None;
+    }
+    let ((ma, ea), (mb, eb)) = (split(a)?, split(b)?);
+    Some((ma * mb, ea + eb))
+}
+
+/// `m * 2^e` as an `f64`, for `0 < m < 2^53` and a result in the normal
+/// range (built from bits: no floating-point operation).
+fn exact_f64(m: u64, e: i32) -> f64 {
+    let lz = m.leading_zeros() as i32 - 11;
+    let (m, e) = (m << lz, e - lz);
+    let biased = (e + 52 + 1023) as u64;
+    f64::from_bits((biased << 52) | (m & ((1 << 52) - 1)))
 }
 
 /// TFLite's `CalculateInputRadius`: the largest input difference (in input
@@ -773,12 +841,12 @@ pub fn calculate_input_radius(
     input_left_shift: i32,
     total_signed_bits: i32,
 ) -> i32 {
-    let pow2 = |e: i32| (1u64 << e.clamp(0, 62)) as f64;
-    // All factors are powers of two or small integers: this is exact.
-    let max_input_rescaled = ((pow2(input_integer_bits) - 1.0)
-        * pow2(total_signed_bits - input_integer_bits))
-        / pow2(input_left_shift);
-    libm::floor(max_input_rescaled) as i32
+    // All factors are powers of two or small integers: in integers this is
+    // exact (TFLite computes it in `double`, also exactly).
+    let pow2 = |e: i32| 1u128 << e.clamp(0, 62);
+    let rescaled = ((pow2(input_integer_bits) - 1) * pow2(total_signed_bits - input_integer_bits))
+        >> input_left_shift.clamp(0, 62);
+    rescaled.min(i32::MAX as u128) as i32
 }
 
 /// What the int8-input quantized softmax needs, as TFLM's `SoftmaxParams`
@@ -802,11 +870,8 @@ impl SoftmaxParams {
     /// Parameters for int8 input with scale `input_scale` and the op's
     /// `beta`, exactly as TFLM derives them (the zero point cancels out).
     pub fn for_int8_input(beta: f32, input_scale: f32) -> Result<Self, QuantError> {
-        let (input_multiplier, input_left_shift) = preprocess_softmax_scaling(
-            f64::from(beta),
-            f64::from(input_scale),
-            SOFTMAX_SCALED_DIFF_INTEGER_BITS,
-        )?;
+        let (input_multiplier, input_left_shift) =
+            preprocess_softmax_scaling(beta, input_scale, SOFTMAX_SCALED_DIFF_INTEGER_BITS)?;
         let diff_min =
             -calculate_input_radius(SOFTMAX_SCALED_DIFF_INTEGER_BITS, input_left_shift, 31);
         Ok(SoftmaxParams {
@@ -1100,6 +1165,75 @@ mod tests {
                 for c in specials {
                     same(a, b, c);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_scaling_is_the_f64_expression() {
+        // TFLite's `PreprocessSoftmaxScaling` and `CalculateInputRadius`, in
+        // `double` as TFLite writes them.
+        let scaling = |beta: f32, scale: f32, iib: i32| {
+            let pow2 = (1u64 << (31 - iib).clamp(0, 62)) as f64;
+            let real = f64::from(beta) * f64::from(scale) * pow2;
+            // `std::min(real, cap)`: NaN stays NaN (Rust's `min` would not).
+            let cap = ((1u64 << 31) - 1) as f64;
+            let real = if cap < real { cap } else { real };
+            quantize_multiplier_greater_than_one(real)
+        };
+        let radius = |iib: i32, ls: i32| {
+            let pow2 = |e: i32| (1u64 << e.clamp(0, 62)) as f64;
+            ((pow2(iib) - 1.0) * pow2(31 - iib) / pow2(ls)).floor() as i32
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let check = |beta: f32, scale: f32, iib: i32| {
+            assert_eq!(
+                preprocess_softmax_scaling(beta, scale, iib),
+                scaling(beta, scale, iib),
+                "beta {beta:e} scale {scale:e} iib {iib}"
+            );
+        };
+        for _ in 0..300_000 {
+            let x = next();
+            let iib = (x % 33) as i32;
+            check(
+                f32::from_bits(x as u32),
+                f32::from_bits((x >> 32) as u32),
+                iib,
+            );
+            // Typical: beta near 1, scales 2^-20..2^4.
+            let beta = f32::from_bits(0x3e00_0000 + (x as u32) % 0x0200_0000);
+            let scale = f32::from_bits(0x3400_0000 + ((x >> 32) as u32) % 0x0c00_0000);
+            check(beta, scale, 5);
+        }
+        let specials = [
+            0.0f32,
+            -0.0,
+            1.0,
+            -1.0,
+            1e-45,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NAN,
+        ];
+        for a in specials {
+            for b in specials {
+                check(a, b, 5);
+            }
+        }
+        for iib in -2..40 {
+            for ls in -2..70 {
+                assert_eq!(
+                    calculate_input_radius(iib, ls, 31),
+                    radius(iib, ls),
+                    "{iib} {ls}"
+                );
             }
         }
     }

@@ -69,8 +69,8 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     let output = ctx.output(0)?;
     match output.ty {
         TensorType::Float32 | TensorType::Int32 | TensorType::Int8 => {}
-        TensorType::Int16 => return Err(KernelError::Unsupported("ADD with int16 tensors")),
-        ty => return Err(KernelError::UnsupportedType("ADD output", ty)),
+        TensorType::Int16 => return Err(KernelError::Unsupported(text!("ADD with int16 tensors"))),
+        ty => return Err(KernelError::UnsupportedType(text!("ADD output"), ty)),
     }
     input1.expect(output.ty)?;
     input2.expect(output.ty)?;
@@ -100,7 +100,9 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         TensorType::Int8 => int8_params(&input1, &input2, &output, options, &mut params)?,
         // As TFLM: only plain (not quantized) int32.
         TensorType::Int32 if is_quantized(&input1) || is_quantized(&input2) => {
-            return Err(KernelError::Unsupported("ADD of quantized int32 tensors"));
+            return Err(KernelError::Unsupported(text!(
+                "ADD of quantized int32 tensors"
+            )));
         }
         _ => {}
     }
@@ -123,10 +125,13 @@ fn int8_params(
     params: &mut Params,
 ) -> Result<(), KernelError> {
     if !is_quantized(output) {
-        return Err(KernelError::Invalid("ADD int8 output is not quantized"));
+        return Err(KernelError::Invalid(text!(
+            "ADD int8 output is not quantized"
+        )));
     }
     let (scale1, scale2, out_scale) = (input1.scale(), input2.scale(), output.scale());
-    let bad_scale = KernelError::Invalid("ADD int8 scales do not give multipliers below one");
+    let bad_scale =
+        KernelError::Invalid(text!("ADD int8 scales do not give multipliers below one"));
     params.input1_offset = input1.zero_point().wrapping_neg();
     params.input2_offset = input2.zero_point().wrapping_neg();
     params.output_offset = output.zero_point();
@@ -148,7 +153,7 @@ fn int8_params(
         i8::MIN.into(),
         i8::MAX.into(),
     )
-    .map_err(|_| KernelError::Invalid("ADD activation range does not quantize"))?;
+    .map_err(|_| KernelError::Invalid(text!("ADD activation range does not quantize")))?;
     Ok(())
 }
 
@@ -164,9 +169,9 @@ fn broadcast_loops(
     let (s1, s2, so) = (input1.shape, input2.shape, output.shape);
     let rank = s1.rank().max(s2.rank()).max(so.rank());
     if rank > MAX_RANK {
-        return Err(KernelError::Unsupported(
-            "ADD of tensors with more than 8 dimensions",
-        ));
+        return Err(KernelError::Unsupported(text!(
+            "ADD of tensors with more than 8 dimensions"
+        )));
     }
     // Dimension `i` from the end, 1 past the tensor's rank.
     let dim =
@@ -182,12 +187,14 @@ fn broadcast_loops(
         } else if d1 == 1 {
             d2
         } else {
-            return Err(KernelError::Shape("ADD input shapes do not broadcast"));
+            return Err(KernelError::Shape(text!(
+                "ADD input shapes do not broadcast"
+            )));
         };
         if d_out != expected {
-            return Err(KernelError::Shape(
-                "ADD output shape is not the broadcast of the inputs",
-            ));
+            return Err(KernelError::Shape(text!(
+                "ADD output shape is not the broadcast of the inputs"
+            )));
         }
         if d_out != 1 {
             let stride1 = if d1 == 1 { 0 } else { acc1 };
@@ -224,7 +231,7 @@ fn broadcast_loops(
 }
 
 fn to_u32(n: usize) -> Result<u32, KernelError> {
-    u32::try_from(n).map_err(|_| KernelError::Shape("ADD tensor too large"))
+    u32::try_from(n).map_err(|_| KernelError::Shape(text!("ADD tensor too large")))
 }
 
 fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
@@ -257,7 +264,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
             output.as_i8_mut()?,
             |a, b| add_int8(params, a, b),
         ),
-        ty => Err(KernelError::UnsupportedType("ADD output", ty)),
+        ty => Err(KernelError::UnsupportedType(text!("ADD output"), ty)),
     }
 }
 

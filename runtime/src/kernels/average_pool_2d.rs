@@ -52,13 +52,19 @@ pub(crate) fn prepare_pool(
     }
     output.expect(input.ty)?;
     if input.shape.rank() != 4 || output.shape.rank() != 4 {
-        return Err(KernelError::Shape(
-            "pool input and output must be 4-D (NHWC)",
-        ));
+        return Err(KernelError::Shape(text!(
+            "pool input and output must be 4-D (NHWC)"
+        )));
     }
 
-    let filter_h = positive(options.filter_height, "pool filter size must be at least 1")?;
-    let filter_w = positive(options.filter_width, "pool filter size must be at least 1")?;
+    let filter_h = positive(
+        options.filter_height,
+        text!("pool filter size must be at least 1"),
+    )?;
+    let filter_w = positive(
+        options.filter_width,
+        text!("pool filter size must be at least 1"),
+    )?;
     // The same window arithmetic as the convolutions (dilation 1). TFLM takes
     // the output shape from the model but its padding from the computed
     // sizes; insisting they agree also keeps every window inside the input.
@@ -73,9 +79,9 @@ pub(crate) fn prepare_pool(
         (output.shape.dim(1), output.shape.dim(2)),
     )?;
     if output.shape.dim(0) != input.shape.dim(0) || output.shape.dim(3) != input.shape.dim(3) {
-        return Err(KernelError::Shape(
-            "pool output batches and channels differ from the input's",
-        ));
+        return Err(KernelError::Shape(text!(
+            "pool output batches and channels differ from the input's"
+        )));
     }
     let (stride_h, stride_w) = (window.stride_h as usize, window.stride_w as usize);
     let (pad_h, pad_w) = (window.pad_h as usize, window.pad_w as usize);
@@ -85,12 +91,14 @@ pub(crate) fn prepare_pool(
     if input.ty == TensorType::Int8 {
         // The pools do not requantize: TFLM insists on the same quantization.
         if f64::from((input.scale() - output.scale()).abs()) > 1.0e-6 {
-            return Err(KernelError::Invalid("pool input and output scales differ"));
+            return Err(KernelError::Invalid(text!(
+                "pool input and output scales differ"
+            )));
         }
         if input.zero_point() != output.zero_point() {
-            return Err(KernelError::Invalid(
-                "pool input and output zero points differ",
-            ));
+            return Err(KernelError::Invalid(text!(
+                "pool input and output zero points differ"
+            )));
         }
         (act_min, act_max) = quant::try_activation_range_quantized(
             options.activation,
@@ -100,12 +108,15 @@ pub(crate) fn prepare_pool(
             act_max,
         )
         .map_err(|_| {
-            KernelError::Invalid("pool activation range does not quantize with the output scale")
+            KernelError::Invalid(text!(
+                "pool activation range does not quantize with the output scale"
+            ))
         })?;
     }
 
-    let to_u32 =
-        |v: usize| u32::try_from(v).map_err(|_| KernelError::Invalid("pool parameter too large"));
+    let to_u32 = |v: usize| {
+        u32::try_from(v).map_err(|_| KernelError::Invalid(text!("pool parameter too large")))
+    };
     let data = PoolData {
         stride_h: to_u32(stride_h)?,
         stride_w: to_u32(stride_w)?,
@@ -223,7 +234,7 @@ pub(crate) fn pool<T: Copy>(
 }
 
 fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
-    prepare_pool(ctx, "AVERAGE_POOL_2D input")
+    prepare_pool(ctx, text!("AVERAGE_POOL_2D input"))
 }
 
 /// The int8 mean: the integer sum divided by the element count, rounded half
@@ -271,7 +282,12 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
             output.as_f32_mut()?,
             |w| average_f32(w, &p),
         ),
-        ty => return Err(KernelError::UnsupportedType("AVERAGE_POOL_2D input", ty)),
+        ty => {
+            return Err(KernelError::UnsupportedType(
+                text!("AVERAGE_POOL_2D input"),
+                ty,
+            ))
+        }
     }
     Ok(())
 }

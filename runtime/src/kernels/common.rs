@@ -75,14 +75,14 @@ impl ConvWindow {
         filter: (usize, usize),
         output: (usize, usize),
     ) -> Result<Self, KernelError> {
-        positive(stride_h, "stride_h must be at least 1")?;
-        positive(stride_w, "stride_w must be at least 1")?;
-        positive(dilation_h, "dilation_h_factor must be at least 1")?;
-        positive(dilation_w, "dilation_w_factor must be at least 1")?;
+        positive(stride_h, text!("stride_h must be at least 1"))?;
+        positive(stride_w, text!("stride_w must be at least 1"))?;
+        positive(dilation_h, text!("dilation_h_factor must be at least 1"))?;
+        positive(dilation_w, text!("dilation_w_factor must be at least 1"))?;
         if filter.0 == 0 || filter.1 == 0 {
-            return Err(KernelError::Shape(
-                "filter height and width must be at least 1",
-            ));
+            return Err(KernelError::Shape(text!(
+                "filter height and width must be at least 1"
+            )));
         }
         // Dimensions come from i32 fields of the model, so they fit in i64.
         let (out_h, pad_h) = axis_out_and_pad(
@@ -100,14 +100,15 @@ impl ConvWindow {
             dilation_w.into(),
         );
         if out_h != output.0 as i64 || out_w != output.1 as i64 {
-            return Err(KernelError::Shape(
-                "output height and width differ from what the padding, strides and dilations give",
-            ));
+            return Err(KernelError::Shape(text!(
+                "output height and width differ from what the padding, strides and dilations give"
+            )));
         }
         // The padding is at most the dilated filter size, itself checked
         // against the input size above; still, refuse what i32 cannot hold.
         let fit = |v: i64| {
-            i32::try_from(v).map_err(|_| KernelError::Shape("padding does not fit in 32 bits"))
+            i32::try_from(v)
+                .map_err(|_| KernelError::Shape(text!("padding does not fit in 32 bits")))
         };
         Ok(ConvWindow {
             stride_h,
@@ -234,12 +235,12 @@ pub fn conv_activation(activation: Activation) -> Result<Activation, KernelError
         Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1 => {
             Ok(activation)
         }
-        Activation::Tanh => Err(KernelError::Unsupported(
-            "fused activation TANH on a convolution",
-        )),
-        Activation::SignBit => Err(KernelError::Unsupported(
-            "fused activation SIGN_BIT on a convolution",
-        )),
+        Activation::Tanh => Err(KernelError::Unsupported(text!(
+            "fused activation TANH on a convolution"
+        ))),
+        Activation::SignBit => Err(KernelError::Unsupported(text!(
+            "fused activation SIGN_BIT on a convolution"
+        ))),
     }
 }
 
@@ -294,39 +295,41 @@ impl ConvQuant {
             filter
                 .scales()
                 .filter(|s| !s.is_empty())
-                .ok_or(KernelError::Invalid(
-                    "int8 filter has no quantization scale",
-                ))?;
+                .ok_or(KernelError::Invalid(text!(
+                    "int8 filter has no quantization scale"
+                )))?;
         if input.scales().is_none_or(|s| s.is_empty()) {
-            return Err(KernelError::Invalid("int8 input has no quantization scale"));
+            return Err(KernelError::Invalid(text!(
+                "int8 input has no quantization scale"
+            )));
         }
         if output.scales().is_none_or(|s| s.is_empty()) {
-            return Err(KernelError::Invalid(
-                "int8 output has no quantization scale",
-            ));
+            return Err(KernelError::Invalid(text!(
+                "int8 output has no quantization scale"
+            )));
         }
         let per_channel = filter_scales.len() > 1;
         if per_channel {
             if filter_scales.len() != channels {
-                return Err(KernelError::Shape(
-                    "per-channel filter scales must be one per output channel",
-                ));
+                return Err(KernelError::Shape(text!(
+                    "per-channel filter scales must be one per output channel"
+                )));
             }
             let dim = filter.quantization.map(|q| q.quantized_dimension);
             if dim != Some(channel_dim as i32) {
                 return Err(KernelError::Invalid(if channel_dim == 0 {
-                    "per-channel filter quantization must be along dimension 0 (output channels)"
+                    text!("per-channel filter quantization must be along dimension 0 (output channels)")
                 } else {
-                    "per-channel filter quantization must be along dimension 3 (output channels)"
+                    text!("per-channel filter quantization must be along dimension 3 (output channels)")
                 }));
             }
         }
         let (input_scale, output_scale) = (input.scale(), output.scale());
         if !(input_scale.is_finite() && input_scale > 0.0) {
-            return Err(KernelError::Invalid("input scale must be positive"));
+            return Err(KernelError::Invalid(text!("input scale must be positive")));
         }
         if !(output_scale.is_finite() && output_scale > 0.0) {
-            return Err(KernelError::Invalid("output scale must be positive"));
+            return Err(KernelError::Invalid(text!("output scale must be positive")));
         }
         for c in 0..channels {
             let filter_scale = filter_scales
@@ -334,9 +337,9 @@ impl ConvQuant {
                 .unwrap_or(0.0);
             // A zero scale is a channel of zero weights: it outputs the zero point.
             if !(filter_scale.is_finite() && filter_scale >= 0.0) {
-                return Err(KernelError::Invalid(
-                    "filter scales must be finite and not negative",
-                ));
+                return Err(KernelError::Invalid(text!(
+                    "filter scales must be finite and not negative"
+                )));
             }
             let effective = quant::conv_effective_scale(input_scale, filter_scale, output_scale);
             let (multiplier, shift) = quant::quantize_multiplier(effective);
@@ -351,7 +354,7 @@ impl ConvQuant {
             i8::MIN.into(),
             i8::MAX.into(),
         )
-        .map_err(|_| KernelError::Invalid("fused activation range does not quantize"))?;
+        .map_err(|_| KernelError::Invalid(text!("fused activation range does not quantize")))?;
         Ok(ConvQuant {
             // Wrapping, as C++'s int arithmetic does in practice: a zero point
             // outside int8 is out of spec but must not panic.
@@ -407,26 +410,26 @@ pub fn conv_types(
         TensorType::Float32 => (TensorType::Float32, TensorType::Float32),
         TensorType::Int8 => (TensorType::Int8, TensorType::Int32),
         TensorType::Int16 => {
-            return Err(KernelError::Unsupported(
-                "int16 activations (16x8 convolution)",
-            ));
+            return Err(KernelError::Unsupported(text!(
+                "int16 activations (16x8 convolution)"
+            )));
         }
-        ty => return Err(KernelError::UnsupportedType("input", ty)),
+        ty => return Err(KernelError::UnsupportedType(text!("input"), ty)),
     };
     output.expect(input.ty)?;
     match filter.ty {
         ty if ty == filter_ty => {}
-        TensorType::Int4 => return Err(KernelError::Unsupported("int4 filters")),
+        TensorType::Int4 => return Err(KernelError::Unsupported(text!("int4 filters"))),
         TensorType::Int8 if input.ty == TensorType::Float32 => {
-            return Err(KernelError::Unsupported(
-                "hybrid models (float input, int8 filter)",
-            ));
+            return Err(KernelError::Unsupported(text!(
+                "hybrid models (float input, int8 filter)"
+            )));
         }
-        ty => return Err(KernelError::UnsupportedType("filter", ty)),
+        ty => return Err(KernelError::UnsupportedType(text!("filter"), ty)),
     }
     if let Some(bias) = bias {
         if bias.ty != bias_ty {
-            return Err(KernelError::UnsupportedType("bias", bias.ty));
+            return Err(KernelError::UnsupportedType(text!("bias"), bias.ty));
         }
     }
     Ok(input.ty)
@@ -438,7 +441,7 @@ pub fn conv_op_data_len<H>(channels: usize) -> Result<usize, KernelError> {
     channels
         .checked_mul(8)
         .and_then(|n| n.checked_add(core::mem::size_of::<H>()))
-        .ok_or(KernelError::Shape("too many output channels"))
+        .ok_or(KernelError::Shape(text!("too many output channels")))
 }
 
 /// The `[batch, height, width, channels]` of a rank-4 tensor.
@@ -472,9 +475,9 @@ pub fn for_each_output_pixel<T>(
         pixel(b, rest / out_w, rest % out_w, channels)?;
     }
     if !pixels.into_remainder().is_empty() {
-        return Err(KernelError::Shape(
-            "output size is not a whole number of pixels",
-        ));
+        return Err(KernelError::Shape(text!(
+            "output size is not a whole number of pixels"
+        )));
     }
     Ok(())
 }

@@ -38,14 +38,15 @@ struct OpData {
 
 const HEADER: usize = core::mem::size_of::<OpData>();
 
-fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `FLOAT`: whether the float32 path is compiled in (see [`KERNEL_INT8`]).
+fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     if !(2..=3).contains(&ctx.inputs_len()) {
-        return Err(KernelError::Invalid(
-            "CONV_2D takes an input, a filter and an optional bias",
-        ));
+        return Err(KernelError::Invalid(text!(
+            "CONV_2D takes an input, a filter and an optional bias"
+        )));
     }
     if ctx.outputs_len() != 1 {
-        return Err(KernelError::Invalid("CONV_2D has one output"));
+        return Err(KernelError::Invalid(text!("CONV_2D has one output")));
     }
     let options = ctx.op.options::<Conv2DOptions>()?;
     let activation = conv_activation(options.activation)?;
@@ -54,37 +55,48 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     let bias = ctx.optional_input(2)?;
     let output = ctx.output(0)?;
     let ty = conv_types(&input, &filter, bias.as_ref(), &output)?;
+    if !FLOAT && input.ty == TensorType::Float32 {
+        return Err(KernelError::Unsupported(text!(
+            "float32 CONV_2D with the int8-only kernel (register conv_2d::KERNEL)"
+        )));
+    }
 
-    let [batches, in_h, in_w, in_c] = nhwc(&input.shape, "CONV_2D input must have rank 4 (NHWC)")?;
-    let [out_c, f_h, f_w, f_c] = nhwc(&filter.shape, "CONV_2D filter must have rank 4 (OHWI)")?;
-    let [out_b, out_h, out_w, out_depth] =
-        nhwc(&output.shape, "CONV_2D output must have rank 4 (NHWC)")?;
+    let [batches, in_h, in_w, in_c] =
+        nhwc(&input.shape, text!("CONV_2D input must have rank 4 (NHWC)"))?;
+    let [out_c, f_h, f_w, f_c] = nhwc(
+        &filter.shape,
+        text!("CONV_2D filter must have rank 4 (OHWI)"),
+    )?;
+    let [out_b, out_h, out_w, out_depth] = nhwc(
+        &output.shape,
+        text!("CONV_2D output must have rank 4 (NHWC)"),
+    )?;
     if out_b != batches {
-        return Err(KernelError::Shape(
-            "CONV_2D output batch differs from the input batch",
-        ));
+        return Err(KernelError::Shape(text!(
+            "CONV_2D output batch differs from the input batch"
+        )));
     }
     if out_depth != out_c {
-        return Err(KernelError::Shape(
-            "CONV_2D output channels differ from the filter's dimension 0",
-        ));
+        return Err(KernelError::Shape(text!(
+            "CONV_2D output channels differ from the filter's dimension 0"
+        )));
     }
     if f_c == 0 || in_c == 0 || in_c % f_c != 0 {
-        return Err(KernelError::Shape(
-            "CONV_2D input channels must be a multiple of the filter's input channels (groups)",
-        ));
+        return Err(KernelError::Shape(text!(
+            "CONV_2D input channels must be a multiple of the filter's input channels (groups)"
+        )));
     }
     let groups = in_c / f_c;
     if out_c % groups.max(1) != 0 {
-        return Err(KernelError::Shape(
-            "CONV_2D output channels must be a multiple of the groups",
-        ));
+        return Err(KernelError::Shape(text!(
+            "CONV_2D output channels must be a multiple of the groups"
+        )));
     }
     if let Some(bias) = &bias {
         if bias.num_elements() != out_c {
-            return Err(KernelError::Shape(
-                "CONV_2D bias must have one value per output channel",
-            ));
+            return Err(KernelError::Shape(text!(
+                "CONV_2D bias must have one value per output channel"
+            )));
         }
     }
     let window = ConvWindow::new(
@@ -99,7 +111,7 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     )?;
 
     let channels = if ty == TensorType::Int8 { out_c } else { 0 };
-    let too_big = |_| KernelError::Shape("CONV_2D has too many channels");
+    let too_big = |_| KernelError::Shape(text!("CONV_2D has too many channels"));
     ctx.alloc_op_data(conv_op_data_len::<OpData>(channels)?)?;
     let quant = if ty == TensorType::Int8 {
         ConvQuant::int8(ctx, &input, &filter, &output, activation, 0, HEADER)?
@@ -170,27 +182,27 @@ fn for_each_tap<T, A>(
             let at = d.input_at(b, in_y, in_x) + first_channel;
             let inputs = input
                 .get(at..at + d.f_c)
-                .ok_or(KernelError::Shape("input too short"))?;
+                .ok_or(KernelError::Shape(text!("input too short")))?;
             let at = d.filter_at(oc, fy, fx);
             let weights = filter
                 .get(at..at + d.f_c)
-                .ok_or(KernelError::Shape("filter too short"))?;
+                .ok_or(KernelError::Shape(text!("filter too short")))?;
             acc = body(acc, inputs, weights);
         }
     }
     Ok(acc)
 }
 
-fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     let p = *ctx.op_data_at::<OpData>(0)?;
     let input = ctx.inputs.get(0)?;
     let filter = ctx.inputs.get(1)?;
     let bias = ctx.inputs.optional(2)?;
     let mut output = ctx.outputs.take(0)?;
 
-    let [batches, in_h, in_w, in_c] = nhwc(&input.shape, "CONV_2D input must have rank 4")?;
-    let [_, f_h, f_w, f_c] = nhwc(&filter.shape, "CONV_2D filter must have rank 4")?;
-    let [_, out_h, out_w, out_c] = nhwc(&output.shape, "CONV_2D output must have rank 4")?;
+    let [batches, in_h, in_w, in_c] = nhwc(&input.shape, text!("CONV_2D input must have rank 4"))?;
+    let [_, f_h, f_w, f_c] = nhwc(&filter.shape, text!("CONV_2D filter must have rank 4"))?;
+    let [_, out_h, out_w, out_c] = nhwc(&output.shape, text!("CONV_2D output must have rank 4"))?;
     let groups = usize::try_from(p.groups).map_err(|_| KernelError::OpData)?;
     let d = Dims {
         in_h,
@@ -210,7 +222,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     }
 
     match input.ty {
-        TensorType::Float32 => {
+        TensorType::Float32 if FLOAT => {
             let bias = bias.map(|b| b.as_f32()).transpose()?;
             conv_f32(
                 &p,
@@ -227,7 +239,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
             let (input, filter, output) = (input.as_i8()?, filter.as_i8()?, output.as_i8_mut()?);
             conv_i8(&p, &d, input, filter, bias, multipliers, shifts, output)
         }
-        ty => Err(KernelError::UnsupportedType("input", ty)),
+        ty => Err(KernelError::UnsupportedType(text!("input"), ty)),
     }
 }
 
@@ -294,8 +306,17 @@ fn conv_i8(
 }
 
 pub const KERNEL: Kernel = Kernel {
-    prepare,
-    eval,
+    prepare: prepare::<true>,
+    eval: eval::<true>,
+    output_aliases_input: false,
+};
+
+/// CONV_2D for int8 (and int16) tensors only, as TFLM's
+/// `Register_CONV_2D_INT8`: firmware for an integer model registers it to
+/// leave out the float path.
+pub const KERNEL_INT8: Kernel = Kernel {
+    prepare: prepare::<false>,
+    eval: eval::<false>,
     output_aliases_input: false,
 };
 

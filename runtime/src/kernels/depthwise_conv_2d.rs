@@ -39,14 +39,17 @@ struct OpData {
 
 const HEADER: usize = core::mem::size_of::<OpData>();
 
-fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `FLOAT`: whether the float32 path is compiled in (see [`KERNEL_INT8`]).
+fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     if !(2..=3).contains(&ctx.inputs_len()) {
-        return Err(KernelError::Invalid(
-            "DEPTHWISE_CONV_2D takes an input, a filter and an optional bias",
-        ));
+        return Err(KernelError::Invalid(text!(
+            "DEPTHWISE_CONV_2D takes an input, a filter and an optional bias"
+        )));
     }
     if ctx.outputs_len() != 1 {
-        return Err(KernelError::Invalid("DEPTHWISE_CONV_2D has one output"));
+        return Err(KernelError::Invalid(text!(
+            "DEPTHWISE_CONV_2D has one output"
+        )));
     }
     let options = ctx.op.options::<DepthwiseConv2DOptions>()?;
     let activation = conv_activation(options.activation)?;
@@ -55,48 +58,55 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     let bias = ctx.optional_input(2)?;
     let output = ctx.output(0)?;
     let ty = conv_types(&input, &filter, bias.as_ref(), &output)?;
+    if !FLOAT && input.ty == TensorType::Float32 {
+        return Err(KernelError::Unsupported(text!(
+            "float32 DEPTHWISE_CONV_2D with the int8-only kernel (register depthwise_conv_2d::KERNEL)"
+        )));
+    }
 
     let [batches, in_h, in_w, in_c] = nhwc(
         &input.shape,
-        "DEPTHWISE_CONV_2D input must have rank 4 (NHWC)",
+        text!("DEPTHWISE_CONV_2D input must have rank 4 (NHWC)"),
     )?;
     let [one, f_h, f_w, out_c] = nhwc(
         &filter.shape,
-        "DEPTHWISE_CONV_2D filter must have rank 4 (1HWO)",
+        text!("DEPTHWISE_CONV_2D filter must have rank 4 (1HWO)"),
     )?;
     let [out_b, out_h, out_w, out_depth] = nhwc(
         &output.shape,
-        "DEPTHWISE_CONV_2D output must have rank 4 (NHWC)",
+        text!("DEPTHWISE_CONV_2D output must have rank 4 (NHWC)"),
     )?;
     if one != 1 {
-        return Err(KernelError::Shape(
-            "DEPTHWISE_CONV_2D filter dimension 0 must be 1",
-        ));
+        return Err(KernelError::Shape(text!(
+            "DEPTHWISE_CONV_2D filter dimension 0 must be 1"
+        )));
     }
     if out_b != batches {
-        return Err(KernelError::Shape(
-            "DEPTHWISE_CONV_2D output batch differs from the input batch",
-        ));
+        return Err(KernelError::Shape(text!(
+            "DEPTHWISE_CONV_2D output batch differs from the input batch"
+        )));
     }
     if out_depth != out_c {
-        return Err(KernelError::Shape(
-            "DEPTHWISE_CONV_2D output channels differ from the filter's dimension 3",
-        ));
+        return Err(KernelError::Shape(text!(
+            "DEPTHWISE_CONV_2D output channels differ from the filter's dimension 3"
+        )));
     }
     let multiplier = usize::try_from(options.depth_multiplier)
         .ok()
         .filter(|&m| m >= 1)
-        .ok_or(KernelError::Invalid("depth_multiplier must be at least 1"))?;
+        .ok_or(KernelError::Invalid(text!(
+            "depth_multiplier must be at least 1"
+        )))?;
     if in_c.checked_mul(multiplier) != Some(out_c) {
-        return Err(KernelError::Shape(
-            "DEPTHWISE_CONV_2D output channels must be input channels times depth_multiplier",
-        ));
+        return Err(KernelError::Shape(text!(
+            "DEPTHWISE_CONV_2D output channels must be input channels times depth_multiplier"
+        )));
     }
     if let Some(bias) = &bias {
         if bias.num_elements() != out_c {
-            return Err(KernelError::Shape(
-                "DEPTHWISE_CONV_2D bias must have one value per output channel",
-            ));
+            return Err(KernelError::Shape(text!(
+                "DEPTHWISE_CONV_2D bias must have one value per output channel"
+            )));
         }
     }
     let window = ConvWindow::new(
@@ -116,15 +126,15 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         // TFLM also insists on one zero point per scale for this op.
         let q = filter.quantization;
         if q.is_some_and(|q| q.scale.len() != q.zero_point.len()) {
-            return Err(KernelError::Invalid(
-                "DEPTHWISE_CONV_2D filter must have as many zero points as scales",
-            ));
+            return Err(KernelError::Invalid(text!(
+                "DEPTHWISE_CONV_2D filter must have as many zero points as scales"
+            )));
         }
         ConvQuant::int8(ctx, &input, &filter, &output, activation, 3, HEADER)?
     } else {
         ConvQuant::float(activation)
     };
-    let too_big = |_| KernelError::Shape("DEPTHWISE_CONV_2D has too many channels");
+    let too_big = |_| KernelError::Shape(text!("DEPTHWISE_CONV_2D has too many channels"));
     let header = OpData {
         window,
         quant,
@@ -171,28 +181,35 @@ fn for_each_tap<T: Copy, A>(
             let in_x = taps.input_x(fx);
             let x = input
                 .get(((b * d.in_h + in_y) * d.in_w + in_x) * d.in_c + ic)
-                .ok_or(KernelError::Shape("input too short"))?;
+                .ok_or(KernelError::Shape(text!("input too short")))?;
             let weight = filter
                 .get((fy * d.f_w + fx) * d.out_c + oc)
-                .ok_or(KernelError::Shape("filter too short"))?;
+                .ok_or(KernelError::Shape(text!("filter too short")))?;
             acc = body(acc, *x, *weight);
         }
     }
     Ok(acc)
 }
 
-fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     let p = *ctx.op_data_at::<OpData>(0)?;
     let input = ctx.inputs.get(0)?;
     let filter = ctx.inputs.get(1)?;
     let bias = ctx.inputs.optional(2)?;
     let mut output = ctx.outputs.take(0)?;
 
-    let [batches, in_h, in_w, in_c] =
-        nhwc(&input.shape, "DEPTHWISE_CONV_2D input must have rank 4")?;
-    let [_, f_h, f_w, _] = nhwc(&filter.shape, "DEPTHWISE_CONV_2D filter must have rank 4")?;
-    let [_, out_h, out_w, out_c] =
-        nhwc(&output.shape, "DEPTHWISE_CONV_2D output must have rank 4")?;
+    let [batches, in_h, in_w, in_c] = nhwc(
+        &input.shape,
+        text!("DEPTHWISE_CONV_2D input must have rank 4"),
+    )?;
+    let [_, f_h, f_w, _] = nhwc(
+        &filter.shape,
+        text!("DEPTHWISE_CONV_2D filter must have rank 4"),
+    )?;
+    let [_, out_h, out_w, out_c] = nhwc(
+        &output.shape,
+        text!("DEPTHWISE_CONV_2D output must have rank 4"),
+    )?;
     let multiplier = usize::try_from(p.depth_multiplier).map_err(|_| KernelError::OpData)?;
     let d = Dims {
         in_h,
@@ -211,7 +228,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     }
 
     match input.ty {
-        TensorType::Float32 => {
+        TensorType::Float32 if FLOAT => {
             let bias = bias.map(|b| b.as_f32()).transpose()?;
             depthwise_f32(
                 &p,
@@ -228,7 +245,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
             let (input, filter, output) = (input.as_i8()?, filter.as_i8()?, output.as_i8_mut()?);
             depthwise_i8(&p, &d, input, filter, bias, multipliers, shifts, output)
         }
-        ty => Err(KernelError::UnsupportedType("input", ty)),
+        ty => Err(KernelError::UnsupportedType(text!("input"), ty)),
     }
 }
 
@@ -286,8 +303,17 @@ fn depthwise_i8(
 }
 
 pub const KERNEL: Kernel = Kernel {
-    prepare,
-    eval,
+    prepare: prepare::<true>,
+    eval: eval::<true>,
+    output_aliases_input: false,
+};
+
+/// DEPTHWISE_CONV_2D for int8 (and int16) tensors only, as TFLM's
+/// `Register_DEPTHWISE_CONV_2D_INT8`: firmware for an integer model registers it to
+/// leave out the float path.
+pub const KERNEL_INT8: Kernel = Kernel {
+    prepare: prepare::<false>,
+    eval: eval::<false>,
     output_aliases_input: false,
 };
 

@@ -24,30 +24,32 @@ struct Params {
 
 fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     if ctx.inputs_len() != 1 || ctx.outputs_len() != 1 {
-        return Err(KernelError::Invalid(
-            "DEQUANTIZE takes one input and one output",
-        ));
+        return Err(KernelError::Invalid(text!(
+            "DEQUANTIZE takes one input and one output"
+        )));
     }
     let input = ctx.input(0)?;
     let output = ctx.output(0)?;
     match input.ty {
         TensorType::Int8 | TensorType::Int16 | TensorType::UInt8 => {}
-        ty => return Err(KernelError::UnsupportedType("DEQUANTIZE input", ty)),
+        ty => return Err(KernelError::UnsupportedType(text!("DEQUANTIZE input"), ty)),
     }
     output.expect(TensorType::Float32)?;
     if input.num_elements() != output.num_elements() {
-        return Err(KernelError::Shape(
-            "DEQUANTIZE output has a different number of elements",
-        ));
+        return Err(KernelError::Shape(text!(
+            "DEQUANTIZE output has a different number of elements"
+        )));
     }
     let scales = input
         .scales()
         .filter(|s| !s.is_empty())
-        .ok_or(KernelError::Invalid("DEQUANTIZE input is not quantized"))?;
+        .ok_or(KernelError::Invalid(text!(
+            "DEQUANTIZE input is not quantized"
+        )))?;
     if scales.len() != 1 {
-        return Err(KernelError::Unsupported(
-            "DEQUANTIZE of a per-channel quantized tensor",
-        ));
+        return Err(KernelError::Unsupported(text!(
+            "DEQUANTIZE of a per-channel quantized tensor"
+        )));
     }
     let params = Params {
         scale: input.scale(),
@@ -66,7 +68,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
         TensorType::Int8 => dequantize(input.as_i8()?, output, &p),
         TensorType::Int16 => dequantize(input.as_i16()?, output, &p),
         TensorType::UInt8 => dequantize(input.as_u8()?, output, &p),
-        ty => return Err(KernelError::UnsupportedType("DEQUANTIZE input", ty)),
+        ty => return Err(KernelError::UnsupportedType(text!("DEQUANTIZE input"), ty)),
     }
     Ok(())
 }

@@ -52,18 +52,24 @@ struct Params {
 
 const HEADER: usize = core::mem::size_of::<Params>();
 
-fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `FLOAT`: whether the float32 path is compiled in (see [`KERNEL_INT8`]).
+fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     let options = ctx.op.options::<FullyConnectedOptions>()?;
     if options.weights_format != FullyConnectedWeightsFormat::Default {
-        return Err(KernelError::Unsupported(
-            "FULLY_CONNECTED shuffled weights format",
-        ));
+        return Err(KernelError::Unsupported(text!(
+            "FULLY_CONNECTED shuffled weights format"
+        )));
     }
     let input = ctx.input(INPUT)?;
     let weights = ctx.input(WEIGHTS)?;
     let bias = ctx.optional_input(BIAS)?;
     let output = ctx.output(0)?;
 
+    if !FLOAT && input.ty == TensorType::Float32 {
+        return Err(KernelError::Unsupported(text!(
+            "float32 FULLY_CONNECTED with the int8-only kernel (register fully_connected::KERNEL)"
+        )));
+    }
     if output.ty != input.ty {
         return Err(KernelError::WrongType {
             found: output.ty,
@@ -73,11 +79,16 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     match input.ty {
         TensorType::Float32 | TensorType::Int8 => weights.expect(input.ty)?,
         TensorType::Int16 => {
-            return Err(KernelError::Unsupported(
-                "FULLY_CONNECTED with int16 activations",
+            return Err(KernelError::Unsupported(text!(
+                "FULLY_CONNECTED with int16 activations"
+            )))
+        }
+        ty => {
+            return Err(KernelError::UnsupportedType(
+                text!("FULLY_CONNECTED input"),
+                ty,
             ))
         }
-        ty => return Err(KernelError::UnsupportedType("FULLY_CONNECTED input", ty)),
     }
 
     let (batches, out_depth, accum_depth) =
@@ -89,9 +100,9 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         };
         bias.expect(bias_ty)?;
         if bias.num_elements() != out_depth {
-            return Err(KernelError::Shape(
-                "FULLY_CONNECTED bias size differs from the output depth",
-            ));
+            return Err(KernelError::Shape(text!(
+                "FULLY_CONNECTED bias size differs from the output depth"
+            )));
         }
     }
 
@@ -118,14 +129,14 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     }
 
     // int8: the quantization parameters.
-    let input_scale = quantized_scale(&input, "FULLY_CONNECTED input is not quantized")?;
-    let output_scale = quantized_scale(&output, "FULLY_CONNECTED output is not quantized")?;
+    let input_scale = quantized_scale(&input, text!("FULLY_CONNECTED input is not quantized"))?;
+    let output_scale = quantized_scale(&output, text!("FULLY_CONNECTED output is not quantized"))?;
     let weight_scales = weights
         .scales()
         .filter(|s| !s.is_empty())
-        .ok_or(KernelError::Invalid(
-            "FULLY_CONNECTED weights are not quantized",
-        ))?;
+        .ok_or(KernelError::Invalid(text!(
+            "FULLY_CONNECTED weights are not quantized"
+        )))?;
     params.input_offset = input.zero_point().wrapping_neg();
     params.output_offset = output.zero_point();
     let (act_min, act_max) = try_activation_range_quantized(
@@ -135,7 +146,9 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         i8::MIN.into(),
         i8::MAX.into(),
     )
-    .map_err(|_| KernelError::Invalid("FULLY_CONNECTED activation range does not quantize"))?;
+    .map_err(|_| {
+        KernelError::Invalid(text!("FULLY_CONNECTED activation range does not quantize"))
+    })?;
     params.act_min = act_min;
     params.act_max = act_max;
 
@@ -143,14 +156,14 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         // Per-channel: one scale per output channel, along the weights' dim 0.
         let quantized_dimension = weights.quantization.map_or(0, |q| q.quantized_dimension);
         if quantized_dimension != 0 {
-            return Err(KernelError::Unsupported(
-                "FULLY_CONNECTED per-channel weights quantized along a dimension other than 0",
-            ));
+            return Err(KernelError::Unsupported(text!(
+                "FULLY_CONNECTED per-channel weights quantized along a dimension other than 0"
+            )));
         }
         if weight_scales.len() != out_depth {
-            return Err(KernelError::Shape(
-                "FULLY_CONNECTED has a number of weight scales different from the output depth",
-            ));
+            return Err(KernelError::Shape(text!(
+                "FULLY_CONNECTED has a number of weight scales different from the output depth"
+            )));
         }
         params.per_channel = 1;
         ctx.alloc_op_data(HEADER + 2 * 4 * out_depth)?;
@@ -166,22 +179,22 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
 
     // Per-tensor.
     let weights_scale = weights.scale();
-    let product = f64::from(input_scale * weights_scale);
+    let product = input_scale * weights_scale;
     if product.is_nan() || product < 0.0 {
-        return Err(KernelError::Invalid(
-            "FULLY_CONNECTED weights scale must not be negative",
-        ));
+        return Err(KernelError::Invalid(text!(
+            "FULLY_CONNECTED weights scale must not be negative"
+        )));
     }
     if let Some(bias) = &bias {
         // As TFLite: the bias scale must be input_scale * weights_scale, up
-        // to a small fraction of an output step.
-        let expected = f64::from(input_scale) * f64::from(weights_scale);
-        let diff = (expected - f64::from(bias.scale())).abs();
-        let off_by = diff / f64::from(output_scale);
+        // to a small fraction of an output step. (In `f32`, as TFLite forms
+        // the product; a coarse check, so no `f64` routines are needed.)
+        let diff = (product - bias.scale()).abs();
+        let off_by = diff / output_scale;
         if off_by.is_nan() || off_by > 0.02 {
-            return Err(KernelError::Invalid(
-                "FULLY_CONNECTED bias scale is not input scale times weights scale",
-            ));
+            return Err(KernelError::Invalid(text!(
+                "FULLY_CONNECTED bias scale is not input scale times weights scale"
+            )));
         }
     }
     let (multiplier, shift) = quantize_multiplier(fc_per_tensor_effective_scale(
@@ -204,30 +217,34 @@ fn check_shapes(
     keep_num_dims: bool,
 ) -> Result<(usize, usize, usize), KernelError> {
     if weights.shape.rank() != 2 {
-        return Err(KernelError::Shape("FULLY_CONNECTED weights must be 2-D"));
+        return Err(KernelError::Shape(text!(
+            "FULLY_CONNECTED weights must be 2-D"
+        )));
     }
     let out_depth = weights.shape.dim(0);
     let accum_depth = weights.shape.dim(1);
     if out_depth == 0 || accum_depth == 0 {
-        return Err(KernelError::Shape("FULLY_CONNECTED weights are empty"));
+        return Err(KernelError::Shape(text!(
+            "FULLY_CONNECTED weights are empty"
+        )));
     }
     let input_elements = input.num_elements();
     if input_elements % accum_depth != 0 {
-        return Err(KernelError::Shape(
-            "FULLY_CONNECTED input size is not a multiple of the weights' input depth",
-        ));
+        return Err(KernelError::Shape(text!(
+            "FULLY_CONNECTED input size is not a multiple of the weights' input depth"
+        )));
     }
     let batches = input_elements / accum_depth;
     let out_rank = output.shape.rank();
     if out_rank == 0 || output.shape.dim(out_rank - 1) != out_depth {
-        return Err(KernelError::Shape(
-            "FULLY_CONNECTED output depth differs from the weights",
-        ));
+        return Err(KernelError::Shape(text!(
+            "FULLY_CONNECTED output depth differs from the weights"
+        )));
     }
     if output.num_elements() != batches.saturating_mul(out_depth) {
-        return Err(KernelError::Shape(
-            "FULLY_CONNECTED output size is not batches * output depth",
-        ));
+        return Err(KernelError::Shape(text!(
+            "FULLY_CONNECTED output size is not batches * output depth"
+        )));
     }
     if keep_num_dims {
         // The output is the input with its last dimension replaced.
@@ -236,7 +253,7 @@ fn check_shapes(
             || (0..in_rank - 1).any(|i| input.shape.dim(i) != output.shape.dim(i))
         {
             return Err(KernelError::Shape(
-                "FULLY_CONNECTED with keep_num_dims: output must keep the input's leading dimensions",
+                text!("FULLY_CONNECTED with keep_num_dims: output must keep the input's leading dimensions"),
             ));
         }
     }
@@ -252,17 +269,17 @@ fn quantized_scale(t: &TensorInfo<'_>, missing: &'static str) -> Result<f32, Ker
     if scale > 0.0 && scale.is_finite() {
         Ok(scale)
     } else {
-        Err(KernelError::Invalid(
-            "FULLY_CONNECTED scale must be positive",
-        ))
+        Err(KernelError::Invalid(text!(
+            "FULLY_CONNECTED scale must be positive"
+        )))
     }
 }
 
 fn to_u32(n: usize) -> Result<u32, KernelError> {
-    u32::try_from(n).map_err(|_| KernelError::Shape("FULLY_CONNECTED dimension too large"))
+    u32::try_from(n).map_err(|_| KernelError::Shape(text!("FULLY_CONNECTED dimension too large")))
 }
 
-fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     let params = *ctx.op_data_at::<Params>(0)?;
     let input = ctx.inputs.get(INPUT)?;
     let weights = ctx.inputs.get(WEIGHTS)?;
@@ -270,7 +287,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     let mut output = ctx.outputs.take(0)?;
     let dims = Dims::of(&params);
     match input.ty {
-        TensorType::Float32 => {
+        TensorType::Float32 if FLOAT => {
             let bias = bias.map(|b| b.as_f32()).transpose()?;
             fully_connected_f32(
                 &dims,
@@ -307,7 +324,12 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
                 });
             }
         }
-        ty => return Err(KernelError::UnsupportedType("FULLY_CONNECTED input", ty)),
+        ty => {
+            return Err(KernelError::UnsupportedType(
+                text!("FULLY_CONNECTED input"),
+                ty,
+            ))
+        }
     }
     Ok(())
 }
@@ -391,8 +413,17 @@ fn fully_connected_i8(
 }
 
 pub const KERNEL: Kernel = Kernel {
-    prepare,
-    eval,
+    prepare: prepare::<true>,
+    eval: eval::<true>,
+    output_aliases_input: false,
+};
+
+/// FULLY_CONNECTED for int8 (and int16) tensors only, as TFLM's
+/// `Register_FULLY_CONNECTED_INT8`: firmware for an integer model registers it to
+/// leave out the float path.
+pub const KERNEL_INT8: Kernel = Kernel {
+    prepare: prepare::<false>,
+    eval: eval::<false>,
     output_aliases_input: false,
 };
 

@@ -12,7 +12,7 @@ use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
 use crate::schema::TensorType;
 
 fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
-    prepare_pool(ctx, "MAX_POOL_2D input")
+    prepare_pool(ctx, text!("MAX_POOL_2D input"))
 }
 
 fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
@@ -46,7 +46,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
                 clamp_f32(max, p.act_min_f32, p.act_max_f32)
             },
         ),
-        ty => return Err(KernelError::UnsupportedType("MAX_POOL_2D input", ty)),
+        ty => return Err(KernelError::UnsupportedType(text!("MAX_POOL_2D input"), ty)),
     }
     Ok(())
 }

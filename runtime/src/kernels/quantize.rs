@@ -29,9 +29,9 @@ struct Params {
 
 fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     if ctx.inputs_len() != 1 || ctx.outputs_len() != 1 {
-        return Err(KernelError::Invalid(
-            "QUANTIZE takes one input and one output",
-        ));
+        return Err(KernelError::Invalid(text!(
+            "QUANTIZE takes one input and one output"
+        )));
     }
     let input = ctx.input(0)?;
     let output = ctx.output(0)?;
@@ -46,31 +46,35 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     );
     if !supported {
         let which = if matches!(input.ty, Float32 | Int8 | UInt8 | Int16 | Int32) {
-            ("QUANTIZE output", output.ty)
+            (text!("QUANTIZE output"), output.ty)
         } else {
-            ("QUANTIZE input", input.ty)
+            (text!("QUANTIZE input"), input.ty)
         };
         return Err(KernelError::UnsupportedType(which.0, which.1));
     }
     if input.num_elements() != output.num_elements() {
-        return Err(KernelError::Shape(
-            "QUANTIZE output has a different number of elements",
-        ));
+        return Err(KernelError::Shape(text!(
+            "QUANTIZE output has a different number of elements"
+        )));
     }
     let scales = output.scales().filter(|s| !s.is_empty());
     let output_scale = match scales {
-        None => return Err(KernelError::Invalid("QUANTIZE output is not quantized")),
+        None => {
+            return Err(KernelError::Invalid(text!(
+                "QUANTIZE output is not quantized"
+            )))
+        }
         Some(s) if s.len() != 1 => {
-            return Err(KernelError::Unsupported(
-                "QUANTIZE to per-channel quantization",
-            ))
+            return Err(KernelError::Unsupported(text!(
+                "QUANTIZE to per-channel quantization"
+            )))
         }
         Some(s) => s.get(0).unwrap_or(0.0),
     };
     if !(output_scale > 0.0 && output_scale.is_finite()) {
-        return Err(KernelError::Invalid(
-            "QUANTIZE output scale must be positive",
-        ));
+        return Err(KernelError::Invalid(text!(
+            "QUANTIZE output scale must be positive"
+        )));
     }
 
     let mut params = Params {
@@ -82,7 +86,9 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     };
     if input.ty != Float32 {
         if input.scales().is_none_or(|s| s.is_empty()) {
-            return Err(KernelError::Invalid("QUANTIZE input is not quantized"));
+            return Err(KernelError::Invalid(text!(
+                "QUANTIZE input is not quantized"
+            )));
         }
         // As TFLM: the first input scale, over the output scale, in f64.
         let (multiplier, shift) =
@@ -147,7 +153,7 @@ macro_rules! with_output {
                 let $out = $output.as_i32_mut()?;
                 $body
             }
-            ty => return Err(KernelError::UnsupportedType("QUANTIZE output", ty)),
+            ty => return Err(KernelError::UnsupportedType(text!("QUANTIZE output"), ty)),
         }
     };
 }
@@ -177,7 +183,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
             let input = input.as_i32()?;
             with_output!(output, |out| requantize(input, out, &p))
         }
-        ty => return Err(KernelError::UnsupportedType("QUANTIZE input", ty)),
+        ty => return Err(KernelError::UnsupportedType(text!("QUANTIZE input"), ty)),
     }
     Ok(())
 }

@@ -17,9 +17,9 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         });
     }
     if input.num_elements() != output.num_elements() {
-        return Err(KernelError::Shape(
-            "RESHAPE output has a different number of elements",
-        ));
+        return Err(KernelError::Shape(text!(
+            "RESHAPE output has a different number of elements"
+        )));
     }
     Ok(())
 }

@@ -22,24 +22,25 @@ struct SoftmaxData {
     diff_min: i32,
 }
 
-fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `FLOAT`: whether the float32 path is compiled in (see [`KERNEL_INT8`]).
+fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     if ctx.inputs_len() != 1 || ctx.outputs_len() != 1 {
-        return Err(KernelError::Invalid(
-            "SOFTMAX takes one input and one output",
-        ));
+        return Err(KernelError::Invalid(text!(
+            "SOFTMAX takes one input and one output"
+        )));
     }
     let input = ctx.input(0)?;
     let output = ctx.output(0)?;
     let beta = ctx.op.options::<SoftmaxOptions>()?.beta;
     if input.shape.rank() < 1 {
-        return Err(KernelError::Shape(
-            "SOFTMAX input must have at least one dimension",
-        ));
+        return Err(KernelError::Shape(text!(
+            "SOFTMAX input must have at least one dimension"
+        )));
     }
     if !input.shape.same_as(&output.shape) {
-        return Err(KernelError::Shape(
-            "SOFTMAX output shape differs from the input's",
-        ));
+        return Err(KernelError::Shape(text!(
+            "SOFTMAX output shape differs from the input's"
+        )));
     }
 
     let mut data = SoftmaxData {
@@ -49,34 +50,39 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         diff_min: 0,
     };
     match (input.ty, output.ty) {
-        (TensorType::Float32, TensorType::Float32) => {}
+        (TensorType::Float32, TensorType::Float32) if FLOAT => {}
+        (TensorType::Float32, _) if !FLOAT => {
+            return Err(KernelError::Unsupported(text!(
+                "float32 SOFTMAX with the int8-only kernel (register softmax::KERNEL)"
+            )));
+        }
         (TensorType::Int8, TensorType::Int8) => {
             // The fixed-point output is in units of 1/256 from -128: TFLM
             // accepts no other quantization.
             if output.zero_point() != -128 || output.scale() != 1.0 / 256.0 {
-                return Err(KernelError::Invalid(
-                    "SOFTMAX int8 output must have scale 1/256 and zero point -128",
-                ));
+                return Err(KernelError::Invalid(text!(
+                    "SOFTMAX int8 output must have scale 1/256 and zero point -128"
+                )));
             }
         }
         (TensorType::Int8, TensorType::Int16) => {
             let unit = 1.0f32 / 65536.0;
             if output.zero_point() != -32768 || (output.scale() - unit).abs() > 0.001 * unit {
-                return Err(KernelError::Invalid(
-                    "SOFTMAX int16 output must have scale 1/65536 and zero point -32768",
-                ));
+                return Err(KernelError::Invalid(text!(
+                    "SOFTMAX int16 output must have scale 1/65536 and zero point -32768"
+                )));
             }
         }
         (TensorType::Float32 | TensorType::Int8, ty) => {
-            return Err(KernelError::UnsupportedType("SOFTMAX output", ty));
+            return Err(KernelError::UnsupportedType(text!("SOFTMAX output"), ty));
         }
-        (ty, _) => return Err(KernelError::UnsupportedType("SOFTMAX input", ty)),
+        (ty, _) => return Err(KernelError::UnsupportedType(text!("SOFTMAX input"), ty)),
     }
     if input.ty == TensorType::Int8 {
         let params = SoftmaxParams::for_int8_input(beta, input.scale()).map_err(|_| {
-            KernelError::Invalid(
-                "SOFTMAX beta * input scale is too small (or negative) for the fixed-point exp",
-            )
+            KernelError::Invalid(text!(
+                "SOFTMAX beta * input scale is too small (or negative) for the fixed-point exp"
+            ))
         })?;
         data.input_multiplier = params.input_multiplier;
         data.input_left_shift = params.input_left_shift;
@@ -109,14 +115,14 @@ fn softmax_f32_row(input: &[f32], output: &mut [f32], beta: f32) {
 
 fn row_error(e: QuantError) -> KernelError {
     match e {
-        QuantError::SoftmaxRowTooLong => KernelError::Invalid(
-            "SOFTMAX row has too many entries near its maximum for the fixed-point sum",
-        ),
-        _ => KernelError::Shape("SOFTMAX row lengths differ"),
+        QuantError::SoftmaxRowTooLong => KernelError::Invalid(text!(
+            "SOFTMAX row has too many entries near its maximum for the fixed-point sum"
+        )),
+        _ => KernelError::Shape(text!("SOFTMAX row lengths differ")),
     }
 }
 
-fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     let data = *ctx.op_data_at::<SoftmaxData>(0)?;
     let input = ctx.inputs.get(0)?;
     let mut output = ctx.outputs.take(0)?;
@@ -130,7 +136,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
         diff_min: data.diff_min,
     };
     match (input.ty, output.ty) {
-        (TensorType::Float32, _) => {
+        (TensorType::Float32, _) if FLOAT => {
             let rows = input.as_f32()?.chunks_exact(depth);
             for (i, o) in rows.zip(output.as_f32_mut()?.chunks_exact_mut(depth)) {
                 softmax_f32_row(i, o, data.beta);
@@ -148,14 +154,23 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
                 quant::softmax_int8_row(i, o, &params).map_err(row_error)?;
             }
         }
-        (ty, _) => return Err(KernelError::UnsupportedType("SOFTMAX input", ty)),
+        (ty, _) => return Err(KernelError::UnsupportedType(text!("SOFTMAX input"), ty)),
     }
     Ok(())
 }
 
 pub const KERNEL: Kernel = Kernel {
-    prepare,
-    eval,
+    prepare: prepare::<true>,
+    eval: eval::<true>,
+    output_aliases_input: false,
+};
+
+/// SOFTMAX for int8 input only, as TFLM's `Register_SOFTMAX_INT8`: firmware
+/// for an int8 model registers it to leave out the float path and the
+/// `f64` `exp` it needs (about 4 KiB of flash on Cortex-M3).
+pub const KERNEL_INT8: Kernel = Kernel {
+    prepare: prepare::<false>,
+    eval: eval::<false>,
     output_aliases_input: false,
 };
 

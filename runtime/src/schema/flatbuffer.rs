@@ -85,16 +85,16 @@ impl<'a> Table<'a> {
         let vt_pos = (pos as i64) - (soffset as i64);
         let bad = |why| Fault::new(field, FaultKind::BadVtable { table: pos, why });
         if vt_pos < 0 || vt_pos as u64 >= buf.0.len() as u64 {
-            return Err(bad("vtable position outside the file"));
+            return Err(bad(text!("vtable position outside the file")));
         }
         let vt_pos = vt_pos as usize;
         let vt_len = buf.u16(vt_pos, field)? as usize;
         let inline_len = buf.u16(vt_pos + 2, field)? as usize;
         if vt_len < 4 || vt_len % 2 != 0 {
-            return Err(bad("vtable length is not an even number >= 4"));
+            return Err(bad(text!("vtable length is not an even number >= 4")));
         }
         if inline_len < 4 {
-            return Err(bad("table is shorter than its vtable offset"));
+            return Err(bad(text!("table is shorter than its vtable offset")));
         }
         let vtable = buf.slice(vt_pos, vt_len, field)?;
         buf.slice(pos, inline_len, field)?;
@@ -122,7 +122,7 @@ impl<'a> Table<'a> {
                 field,
                 FaultKind::BadVtable {
                     table: self.pos,
-                    why: "field lies outside its table",
+                    why: text!("field lies outside its table"),
                 },
             ));
         }

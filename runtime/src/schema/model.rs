@@ -18,7 +18,7 @@ use super::tables::{BUILTIN_OPTIONS2_NAMES, BUILTIN_OPTIONS_NAMES};
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// Name of the metadata entry that carries an offline memory plan.
-pub const OFFLINE_MEMORY_ALLOCATION: &str = "OfflineMemoryAllocation";
+pub const OFFLINE_MEMORY_ALLOCATION: &str = text!("OfflineMemoryAllocation");
 
 /// A checked, zero-copy view of a `.tflite` file.
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +50,21 @@ impl<'a> Model<'a> {
     /// checked here; the error names the first problem found.
     #[inline(never)]
     pub fn from_bytes(bytes: &'a [u8]) -> R<Model<'a>> {
+        let model = Self::from_bytes_trusted(bytes)?;
+        model.verify()?;
+        Ok(model)
+    }
+
+    /// Reads a model that was already checked, e.g. by a host run of
+    /// `from_bytes` when it was built into firmware: only the header, root
+    /// table and schema version are checked now, which leaves the up-front
+    /// walk (about 4.5 KiB of flash) out of the firmware. Every field is
+    /// still bounds-checked as it is read, so a malformed model still cannot
+    /// cause a panic or an out-of-bounds read; its errors just come later,
+    /// from `allocate_tensors` or `invoke`, and may name the problem less
+    /// precisely.
+    #[inline(never)]
+    pub fn from_bytes_trusted(bytes: &'a [u8]) -> R<Model<'a>> {
         if bytes.len() < 8 {
             return Err(ReadError::TooSmall(bytes.len()));
         }
@@ -58,14 +73,13 @@ impl<'a> Model<'a> {
             return Err(ReadError::BadIdentifier(Identifier(ident)));
         }
         let root = Bytes(bytes)
-            .table_at(0, "root table")
+            .table_at(0, text!("root table"))
             .map_err(ReadError::at(Location::Model))?;
         let model = Model { bytes, root };
         let version = model.version()?;
         if version != SCHEMA_VERSION {
             return Err(ReadError::UnsupportedVersion(version));
         }
-        model.verify()?;
         Ok(model)
     }
 
@@ -79,11 +93,15 @@ impl<'a> Model<'a> {
     }
 
     pub fn version(&self) -> R<u32> {
-        self.root.u32(0, 0, "Model.version").map_err(self.at())
+        self.root
+            .u32(0, 0, text!("Model.version"))
+            .map_err(self.at())
     }
 
     pub fn description(&self) -> R<Option<&'a str>> {
-        self.root.str(3, "Model.description").map_err(self.at())
+        self.root
+            .str(3, text!("Model.description"))
+            .map_err(self.at())
     }
 
     fn list(&self, slot: usize, field: &'static str) -> R<Tables<'a>> {
@@ -91,39 +109,39 @@ impl<'a> Model<'a> {
     }
 
     pub fn operator_codes_len(&self) -> R<usize> {
-        Ok(self.list(1, "Model.operator_codes")?.len())
+        Ok(self.list(1, text!("Model.operator_codes"))?.len())
     }
 
     pub fn operator_code(&self, i: usize) -> R<OperatorCode<'a>> {
         let at = Location::OperatorCode(i);
         let t = self
-            .list(1, "Model.operator_codes")?
+            .list(1, text!("Model.operator_codes"))?
             .get(i)
             .map_err(ReadError::at(at))?;
         Ok(OperatorCode { t, index: i })
     }
 
     pub fn subgraphs_len(&self) -> R<usize> {
-        Ok(self.list(2, "Model.subgraphs")?.len())
+        Ok(self.list(2, text!("Model.subgraphs"))?.len())
     }
 
     pub fn subgraph(&self, i: usize) -> R<Subgraph<'a>> {
         let at = Location::Subgraph(i);
         let t = self
-            .list(2, "Model.subgraphs")?
+            .list(2, text!("Model.subgraphs"))?
             .get(i)
             .map_err(ReadError::at(at))?;
         Ok(Subgraph { t, index: i })
     }
 
     pub fn buffers_len(&self) -> R<usize> {
-        Ok(self.list(4, "Model.buffers")?.len())
+        Ok(self.list(4, text!("Model.buffers"))?.len())
     }
 
     pub fn buffer(&self, i: usize) -> R<Buffer<'a>> {
         let at = Location::Buffer(i);
         let t = self
-            .list(4, "Model.buffers")?
+            .list(4, text!("Model.buffers"))?
             .get(i)
             .map_err(ReadError::at(at))?;
         Ok(Buffer {
@@ -136,31 +154,31 @@ impl<'a> Model<'a> {
     /// The deprecated `metadata_buffer` list of buffer indices.
     pub fn metadata_buffer(&self) -> R<Scalars<'a, i32>> {
         self.root
-            .scalars(5, "Model.metadata_buffer")
+            .scalars(5, text!("Model.metadata_buffer"))
             .map_err(self.at())
     }
 
     pub fn metadata_len(&self) -> R<usize> {
-        Ok(self.list(6, "Model.metadata")?.len())
+        Ok(self.list(6, text!("Model.metadata"))?.len())
     }
 
     pub fn metadata(&self, i: usize) -> R<Metadata<'a>> {
         let at = Location::Metadata(i);
         let t = self
-            .list(6, "Model.metadata")?
+            .list(6, text!("Model.metadata"))?
             .get(i)
             .map_err(ReadError::at(at))?;
         Ok(Metadata { t, index: i })
     }
 
     pub fn signature_defs_len(&self) -> R<usize> {
-        Ok(self.list(7, "Model.signature_defs")?.len())
+        Ok(self.list(7, text!("Model.signature_defs"))?.len())
     }
 
     pub fn signature_def(&self, i: usize) -> R<SignatureDef<'a>> {
         let at = Location::SignatureDef(i);
         let t = self
-            .list(7, "Model.signature_defs")?
+            .list(7, text!("Model.signature_defs"))?
             .get(i)
             .map_err(ReadError::at(at))?;
         Ok(SignatureDef { t, index: i })
@@ -323,7 +341,7 @@ impl Budget {
             }
             None => Err(ReadError::Malformed {
                 at,
-                fault: Fault::new("index lists", FaultKind::TooComplex),
+                fault: Fault::new(text!("index lists"), FaultKind::TooComplex),
             }),
         }
     }
@@ -355,21 +373,25 @@ impl<'a> OperatorCode<'a> {
 
     pub fn deprecated_builtin_code(&self) -> R<i8> {
         self.t
-            .i8(0, 0, "OperatorCode.deprecated_builtin_code")
+            .i8(0, 0, text!("OperatorCode.deprecated_builtin_code"))
             .map_err(self.at())
     }
 
     pub fn custom_code(&self) -> R<Option<&'a str>> {
-        self.t.str(1, "OperatorCode.custom_code").map_err(self.at())
+        self.t
+            .str(1, text!("OperatorCode.custom_code"))
+            .map_err(self.at())
     }
 
     pub fn version(&self) -> R<i32> {
-        self.t.i32(2, 1, "OperatorCode.version").map_err(self.at())
+        self.t
+            .i32(2, 1, text!("OperatorCode.version"))
+            .map_err(self.at())
     }
 
     pub fn builtin_code_field(&self) -> R<i32> {
         self.t
-            .i32(3, 0, "OperatorCode.builtin_code")
+            .i32(3, 0, text!("OperatorCode.builtin_code"))
             .map_err(self.at())
     }
 
@@ -391,7 +413,7 @@ impl<'a> OperatorCode<'a> {
                 None => Err(ReadError::Malformed {
                     at: Location::OperatorCode(self.index),
                     fault: Fault::new(
-                        "OperatorCode.custom_code",
+                        text!("OperatorCode.custom_code"),
                         FaultKind::UnknownEnum { value: -1 },
                     ),
                 }),
@@ -423,11 +445,11 @@ impl<'a> Buffer<'a> {
     }
 
     pub fn offset(&self) -> R<u64> {
-        self.t.u64(1, 0, "Buffer.offset").map_err(self.at())
+        self.t.u64(1, 0, text!("Buffer.offset")).map_err(self.at())
     }
 
     pub fn size(&self) -> R<u64> {
-        self.t.u64(2, 0, "Buffer.size").map_err(self.at())
+        self.t.u64(2, 0, text!("Buffer.size")).map_err(self.at())
     }
 
     /// The buffer's bytes: inline in the flatbuffer, or (for models over
@@ -438,7 +460,7 @@ impl<'a> Buffer<'a> {
         if offset > 1 {
             let size = self.size()?;
             let fault = Fault::new(
-                "Buffer.offset",
+                text!("Buffer.offset"),
                 FaultKind::OutOfBounds {
                     pos: offset.min(usize::MAX as u64) as usize,
                     len: size.min(usize::MAX as u64) as usize,
@@ -454,7 +476,7 @@ impl<'a> Buffer<'a> {
         }
         Ok(self
             .t
-            .bytes_vector(0, "Buffer.data")
+            .bytes_vector(0, text!("Buffer.data"))
             .map_err(self.at())?
             .unwrap_or(&[]))
     }
@@ -477,13 +499,13 @@ impl<'a> Subgraph<'a> {
     }
 
     pub fn name(&self) -> R<Option<&'a str>> {
-        self.t.str(4, "SubGraph.name").map_err(self.at())
+        self.t.str(4, text!("SubGraph.name")).map_err(self.at())
     }
 
     pub fn tensors_len(&self) -> R<usize> {
         Ok(self
             .t
-            .tables(0, "SubGraph.tensors")
+            .tables(0, text!("SubGraph.tensors"))
             .map_err(self.at())?
             .len())
     }
@@ -495,7 +517,7 @@ impl<'a> Subgraph<'a> {
         };
         let t = self
             .t
-            .tables(0, "SubGraph.tensors")
+            .tables(0, text!("SubGraph.tensors"))
             .and_then(|v| v.get(i))
             .map_err(ReadError::at(at))?;
         Ok(Tensor {
@@ -506,17 +528,21 @@ impl<'a> Subgraph<'a> {
     }
 
     pub fn inputs(&self) -> R<Scalars<'a, i32>> {
-        self.t.scalars(1, "SubGraph.inputs").map_err(self.at())
+        self.t
+            .scalars(1, text!("SubGraph.inputs"))
+            .map_err(self.at())
     }
 
     pub fn outputs(&self) -> R<Scalars<'a, i32>> {
-        self.t.scalars(2, "SubGraph.outputs").map_err(self.at())
+        self.t
+            .scalars(2, text!("SubGraph.outputs"))
+            .map_err(self.at())
     }
 
     pub fn operators_len(&self) -> R<usize> {
         Ok(self
             .t
-            .tables(3, "SubGraph.operators")
+            .tables(3, text!("SubGraph.operators"))
             .map_err(self.at())?
             .len())
     }
@@ -528,7 +554,7 @@ impl<'a> Subgraph<'a> {
         };
         let t = self
             .t
-            .tables(3, "SubGraph.operators")
+            .tables(3, text!("SubGraph.operators"))
             .and_then(|v| v.get(i))
             .map_err(ReadError::at(at))?;
         Ok(Operator {
@@ -564,43 +590,49 @@ impl<'a> Tensor<'a> {
     }
 
     pub fn shape(&self) -> R<Scalars<'a, i32>> {
-        self.t.scalars(0, "Tensor.shape").map_err(self.at())
+        self.t.scalars(0, text!("Tensor.shape")).map_err(self.at())
     }
 
     pub fn tensor_type(&self) -> R<TensorType> {
-        let v = self.t.i8(1, 0, "Tensor.type").map_err(self.at())?;
+        let v = self.t.i8(1, 0, text!("Tensor.type")).map_err(self.at())?;
         TensorType::from_i8(v).ok_or(self.at()(Fault::new(
-            "Tensor.type",
+            text!("Tensor.type"),
             FaultKind::UnknownEnum { value: v.into() },
         )))
     }
 
     /// Index into `Model.buffers`; 0 is the empty buffer every model has.
     pub fn buffer(&self) -> R<u32> {
-        self.t.u32(2, 0, "Tensor.buffer").map_err(self.at())
+        self.t.u32(2, 0, text!("Tensor.buffer")).map_err(self.at())
     }
 
     pub fn name(&self) -> R<Option<&'a str>> {
-        self.t.str(3, "Tensor.name").map_err(self.at())
+        self.t.str(3, text!("Tensor.name")).map_err(self.at())
     }
 
     pub fn quantization(&self) -> R<Option<Quantization<'a>>> {
         let at = self.at();
-        let Some(q) = self.t.table(4, "Tensor.quantization").map_err(&at)? else {
+        let Some(q) = self.t.table(4, text!("Tensor.quantization")).map_err(&at)? else {
             return Ok(None);
         };
         let quant = Quantization {
-            min: q.scalars(0, "QuantizationParameters.min").map_err(&at)?,
-            max: q.scalars(1, "QuantizationParameters.max").map_err(&at)?,
-            scale: q.scalars(2, "QuantizationParameters.scale").map_err(&at)?,
+            min: q
+                .scalars(0, text!("QuantizationParameters.min"))
+                .map_err(&at)?,
+            max: q
+                .scalars(1, text!("QuantizationParameters.max"))
+                .map_err(&at)?,
+            scale: q
+                .scalars(2, text!("QuantizationParameters.scale"))
+                .map_err(&at)?,
             zero_point: q
-                .scalars(3, "QuantizationParameters.zero_point")
+                .scalars(3, text!("QuantizationParameters.zero_point"))
                 .map_err(&at)?,
             details_type: q
-                .u8(4, 0, "QuantizationParameters.details_type")
+                .u8(4, 0, text!("QuantizationParameters.details_type"))
                 .map_err(&at)?,
             quantized_dimension: q
-                .i32(6, 0, "QuantizationParameters.quantized_dimension")
+                .i32(6, 0, text!("QuantizationParameters.quantized_dimension"))
                 .map_err(&at)?,
         };
         Ok(Some(quant))
@@ -608,7 +640,7 @@ impl<'a> Tensor<'a> {
 
     pub fn is_variable(&self) -> R<bool> {
         self.t
-            .bool(5, false, "Tensor.is_variable")
+            .bool(5, false, text!("Tensor.is_variable"))
             .map_err(self.at())
     }
 
@@ -616,19 +648,21 @@ impl<'a> Tensor<'a> {
     pub fn is_sparse(&self) -> R<bool> {
         Ok(self
             .t
-            .table(6, "Tensor.sparsity")
+            .table(6, text!("Tensor.sparsity"))
             .map_err(self.at())?
             .is_some())
     }
 
     pub fn shape_signature(&self) -> R<Scalars<'a, i32>> {
         self.t
-            .scalars(7, "Tensor.shape_signature")
+            .scalars(7, text!("Tensor.shape_signature"))
             .map_err(self.at())
     }
 
     pub fn has_rank(&self) -> R<bool> {
-        self.t.bool(8, false, "Tensor.has_rank").map_err(self.at())
+        self.t
+            .bool(8, false, text!("Tensor.has_rank"))
+            .map_err(self.at())
     }
 
     fn verify(&self) -> R<()> {
@@ -682,21 +716,27 @@ impl<'a> Operator<'a> {
     }
 
     pub fn opcode_index(&self) -> R<u32> {
-        self.t.u32(0, 0, "Operator.opcode_index").map_err(self.at())
+        self.t
+            .u32(0, 0, text!("Operator.opcode_index"))
+            .map_err(self.at())
     }
 
     /// Input tensor indices; `-1` marks an optional input left out.
     pub fn inputs(&self) -> R<Scalars<'a, i32>> {
-        self.t.scalars(1, "Operator.inputs").map_err(self.at())
+        self.t
+            .scalars(1, text!("Operator.inputs"))
+            .map_err(self.at())
     }
 
     pub fn outputs(&self) -> R<Scalars<'a, i32>> {
-        self.t.scalars(2, "Operator.outputs").map_err(self.at())
+        self.t
+            .scalars(2, text!("Operator.outputs"))
+            .map_err(self.at())
     }
 
     pub fn intermediates(&self) -> R<Scalars<'a, i32>> {
         self.t
-            .scalars(8, "Operator.intermediates")
+            .scalars(8, text!("Operator.intermediates"))
             .map_err(self.at())
     }
 
@@ -705,18 +745,22 @@ impl<'a> Operator<'a> {
         let at = self.at();
         let tag = self
             .t
-            .u8(3, 0, "Operator.builtin_options_type")
+            .u8(3, 0, text!("Operator.builtin_options_type"))
             .map_err(&at)?;
         if tag == 0 {
             return Ok(None);
         }
         if tag as usize > BUILTIN_OPTIONS_NAMES.len() {
             return Err(at(Fault::new(
-                "Operator.builtin_options_type",
+                text!("Operator.builtin_options_type"),
                 FaultKind::UnknownEnum { value: tag.into() },
             )));
         }
-        match self.t.table(4, "Operator.builtin_options").map_err(&at)? {
+        match self
+            .t
+            .table(4, text!("Operator.builtin_options"))
+            .map_err(&at)?
+        {
             Some(table) => Ok(Some(BuiltinOptions { tag, table })),
             None => Ok(None),
         }
@@ -725,7 +769,7 @@ impl<'a> Operator<'a> {
     /// Tag of the second options union (`BuiltinOptions2`, for StableHLO ops).
     pub fn builtin_options_2_type(&self) -> R<u8> {
         self.t
-            .u8(11, 0, "Operator.builtin_options_2_type")
+            .u8(11, 0, text!("Operator.builtin_options_2_type"))
             .map_err(self.at())
     }
 
@@ -736,7 +780,7 @@ impl<'a> Operator<'a> {
             None => Ok(O::default()),
             Some(o) if o.tag == O::TAG => O::read(&o.table).map_err(self.at()),
             Some(o) => Err(self.at()(Fault::new(
-                "Operator.builtin_options",
+                text!("Operator.builtin_options"),
                 FaultKind::WrongUnionType {
                     found: o.tag,
                     expected: O::TAG,
@@ -766,19 +810,19 @@ impl<'a> Operator<'a> {
     /// Custom options (a FlexBuffer for custom ops), if any.
     pub fn custom_options(&self) -> R<Option<&'a [u8]>> {
         self.t
-            .bytes_vector(5, "Operator.custom_options")
+            .bytes_vector(5, text!("Operator.custom_options"))
             .map_err(self.at())
     }
 
     pub fn custom_options_format(&self) -> R<i8> {
         self.t
-            .i8(6, 0, "Operator.custom_options_format")
+            .i8(6, 0, text!("Operator.custom_options_format"))
             .map_err(self.at())
     }
 
     pub fn mutating_variable_inputs(&self) -> R<Option<&'a [u8]>> {
         self.t
-            .bytes_vector(7, "Operator.mutating_variable_inputs")
+            .bytes_vector(7, text!("Operator.mutating_variable_inputs"))
             .map_err(self.at())
     }
 
@@ -787,13 +831,13 @@ impl<'a> Operator<'a> {
         let tag2 = self.builtin_options_2_type()?;
         if tag2 as usize > BUILTIN_OPTIONS2_NAMES.len() {
             return Err(self.at()(Fault::new(
-                "Operator.builtin_options_2_type",
+                text!("Operator.builtin_options_2_type"),
                 FaultKind::UnknownEnum { value: tag2.into() },
             )));
         }
         if tag2 != 0 {
             self.t
-                .table(12, "Operator.builtin_options_2")
+                .table(12, text!("Operator.builtin_options_2"))
                 .map_err(self.at())?;
         }
         self.custom_options()?;
@@ -821,13 +865,13 @@ impl<'a> Metadata<'a> {
 
     pub fn name(&self) -> R<Option<&'a str>> {
         self.t
-            .str(0, "Metadata.name")
+            .str(0, text!("Metadata.name"))
             .map_err(ReadError::at(self.location()))
     }
 
     pub fn buffer(&self) -> R<u32> {
         self.t
-            .u32(1, 0, "Metadata.buffer")
+            .u32(1, 0, text!("Metadata.buffer"))
             .map_err(ReadError::at(self.location()))
     }
 }
@@ -853,21 +897,21 @@ impl<'a> SignatureDef<'a> {
 
     pub fn signature_key(&self) -> R<Option<&'a str>> {
         self.t
-            .str(2, "SignatureDef.signature_key")
+            .str(2, text!("SignatureDef.signature_key"))
             .map_err(ReadError::at(self.location()))
     }
 
     pub fn subgraph_index(&self) -> R<u32> {
         self.t
-            .u32(4, 0, "SignatureDef.subgraph_index")
+            .u32(4, 0, text!("SignatureDef.subgraph_index"))
             .map_err(ReadError::at(self.location()))
     }
 
     fn maps(&self, outputs: bool) -> R<Tables<'a>> {
         let (slot, field) = if outputs {
-            (1, "SignatureDef.outputs")
+            (1, text!("SignatureDef.outputs"))
         } else {
-            (0, "SignatureDef.inputs")
+            (0, text!("SignatureDef.inputs"))
         };
         self.t
             .tables(slot, field)
@@ -894,13 +938,13 @@ impl<'a> SignatureDef<'a> {
 impl<'a> TensorMap<'a> {
     pub fn name(&self) -> R<Option<&'a str>> {
         self.t
-            .str(0, "TensorMap.name")
+            .str(0, text!("TensorMap.name"))
             .map_err(ReadError::at(self.at))
     }
 
     pub fn tensor_index(&self) -> R<u32> {
         self.t
-            .u32(1, 0, "TensorMap.tensor_index")
+            .u32(1, 0, text!("TensorMap.tensor_index"))
             .map_err(ReadError::at(self.at))
     }
 }

@@ -128,7 +128,7 @@ macro_rules! options {
             fn read(t: &Table<'_>) -> Result<Self, Fault> {
                 Ok($name {
                     $($field: <$ty as OptionField>::read(
-                        t, $slot, $default, concat!(stringify!($name), ".", stringify!($field)))?),*
+                        t, $slot, $default, text!(concat!(stringify!($name), ".", stringify!($field))))?),*
                 })
             }
         }
@@ -280,7 +280,7 @@ pub(crate) const SQUEEZE_TAG: u8 = tag_of("SqueezeOptions");
 impl<'a> ReshapeOptions<'a> {
     pub(crate) fn read(t: &Table<'a>) -> Result<Self, Fault> {
         Ok(ReshapeOptions {
-            new_shape: t.scalars(0, "ReshapeOptions.new_shape")?,
+            new_shape: t.scalars(0, text!("ReshapeOptions.new_shape"))?,
         })
     }
 }
@@ -288,7 +288,7 @@ impl<'a> ReshapeOptions<'a> {
 impl<'a> SqueezeOptions<'a> {
     pub(crate) fn read(t: &Table<'a>) -> Result<Self, Fault> {
         Ok(SqueezeOptions {
-            squeeze_dims: t.scalars(0, "SqueezeOptions.squeeze_dims")?,
+            squeeze_dims: t.scalars(0, text!("SqueezeOptions.squeeze_dims"))?,
         })
     }
 }
