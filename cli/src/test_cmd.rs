@@ -440,9 +440,23 @@ fn print_model_figures(report: &RunReport, target: &Target) -> Result<()> {
             let bytes = line.rsplit('=').next().unwrap_or("?").trim();
             println!("arena used on {}: {bytes} bytes", target.name);
         }
+        if let Some(line) = r
+            .attempt
+            .log
+            .lines()
+            .find(|l| l.contains("tflm: stack_used_bytes="))
+        {
+            // Measured on the board: the deepest word of the painted stack
+            // that changed.
+            let bytes = line.rsplit('=').next().unwrap_or("?").trim();
+            println!(
+                "stack used on {}: {bytes} bytes (high-water of the painted stack; reserve {})",
+                target.name, target.stack
+            );
+        }
         if let Ok(size) = tflm_harness::elf_size::elf_size(&r.path, target.stack) {
             println!(
-                "firmware {}: flash {} bytes, RAM {} bytes (static {} + stack reserve {})",
+                "firmware {}: flash {} bytes, RAM {} bytes (static, with the arena, {} + stack reserve {})",
                 r.name,
                 size.flash,
                 size.ram,
@@ -490,6 +504,9 @@ fn prepare_model(
     let resolver = AllOpsResolver;
     let mut arena = Arena::new(BIG_ARENA);
     let mut it = Interpreter::new(&model, &resolver, arena.bytes());
+    // The model firmware is built without the exact planner search (to fit
+    // small parts); its arena is the greedy plan's.
+    it.set_exact_planning(false);
     it.allocate_tensors()
         .map_err(|e| runtime_error(model_path, &model, e))?;
     let dir = checkout

@@ -91,7 +91,14 @@ pub fn build(
     bins: &[String],
     model_dir: Option<&Path>,
 ) -> Result<Vec<Binary>, BuildError> {
-    let mut cmd = duct::cmd("cargo", cargo_args(checkout, target, bins))
+    let mut args = cargo_args(checkout, target, bins);
+    if model_dir.is_some() {
+        // The model test is built compact: without the runtime's error
+        // texts (the host run of the same model has them) and exact
+        // planner search (the host sized its arena with greedy plans).
+        args.push("--no-default-features".into());
+    }
+    let mut cmd = duct::cmd("cargo", args)
         .dir(checkout)
         .env("TFLM_TARGET", &target.name)
         .stdout_capture()

@@ -304,8 +304,10 @@ fn model(out: &Path) {
             let resolver = resolver_for(&std::fs::read(dir.join("model.tflite")).unwrap());
             resolver + &format!(
                 "pub const ARENA: usize = {arena};\n\
+                 pub const FLOAT_OUTPUTS: bool = {};\n\
                  pub static MODEL: tflm_firmware::ModelTest = tflm_firmware::ModelTest {{ model: {}, inputs: {}, expected: {}, \
                  float_outputs: &[{}] }};\n",
+                float.contains("true"),
                 aligned(&dir.join("model.tflite")),
                 list("input"),
                 list("expected"),
@@ -313,12 +315,33 @@ fn model(out: &Path) {
             )
         }
         Err(_) => "pub const ARENA: usize = 16;\n\
+                   pub const FLOAT_OUTPUTS: bool = false;\n\
                    pub static MODEL: tflm_firmware::ModelTest = tflm_firmware::ModelTest { model: &[], inputs: &[], \
                    expected: &[], float_outputs: &[] };\n\
                    pub fn resolver() -> tflm_runtime::MutableOpResolver<1> { tflm_runtime::MutableOpResolver::new() }\n"
             .to_string(),
     };
     std::fs::write(out.join("model.rs"), src).unwrap();
+}
+
+/// Operators whose kernel module also has `KERNEL_INT8`.
+const INT8_KERNELS: &[&str] = &["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX"];
+
+/// Whether some use of builtin operator `name` has a float32 first input.
+fn float_input(model: &tflm_runtime::Model<'_>, name: &str) -> bool {
+    let sg = model.subgraph(0).unwrap();
+    (0..sg.operators_len().unwrap()).any(|i| {
+        let op = sg.operator(i).unwrap();
+        let code = model.opcode_of(&op).unwrap();
+        let is_it = matches!(code.kind().unwrap(),
+            tflm_runtime::schema::OpKind::Builtin(c) if c.name() == Some(name));
+        let first = op.inputs().unwrap().get(0).filter(|&t| t >= 0);
+        is_it
+            && first.is_some_and(|t| {
+                sg.tensor(t as usize).unwrap().tensor_type().unwrap()
+                    == tflm_runtime::schema::TensorType::Float32
+            })
+    })
 }
 
 /// A resolver with exactly the kernels the model uses, so only those are
@@ -346,9 +369,16 @@ fn resolver_for(model: &[u8]) -> String {
         ops.len().max(1)
     );
     for op in &ops {
+        // An op with an int8-only kernel (no float path linked) gets it
+        // when no use of the op has a float input.
+        let kernel = if INT8_KERNELS.contains(&op.as_str()) && !float_input(&model, op) {
+            "KERNEL_INT8"
+        } else {
+            "KERNEL"
+        };
         let _ = writeln!(
             src,
-            "    let _ = r.register(tflm_runtime::schema::op::{op}, tflm_runtime::kernels::{}::KERNEL);",
+            "    let _ = r.register(tflm_runtime::schema::op::{op}, tflm_runtime::kernels::{}::{kernel});",
             op.to_lowercase()
         );
     }

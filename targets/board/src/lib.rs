@@ -124,6 +124,63 @@ mod vectors {
     static __INTERRUPTS: [unsafe extern "C" fn(); 32] = [DefaultHandler; 32];
 }
 
+/// Stack high-water measurement: the free RAM between the static data and
+/// the stack pointer is painted with a pattern at startup; the deepest word
+/// no longer holding it shows how much stack the program used.
+pub mod stack {
+    #[cfg(target_os = "none")]
+    const PAINT: u32 = 0xA5A5_A5A5;
+
+    #[cfg(target_os = "none")]
+    extern "C" {
+        // Both cortex-m-rt and riscv-rt define these: the end of the
+        // static data (start of free RAM) and the initial stack pointer.
+        static mut __sheap: u32;
+        static mut _stack_start: u32;
+    }
+
+    /// Paints the free RAM below the current stack frame. Call it first
+    /// thing (`main!` does).
+    #[inline(never)]
+    pub fn paint() {
+        #[cfg(target_os = "none")]
+        {
+            let here = 0u32;
+            // Stay 64 bytes below this frame: the call chain above it is in
+            // use.
+            let top = (core::ptr::addr_of!(here) as usize).saturating_sub(64) & !3;
+            let mut p = core::ptr::addr_of_mut!(__sheap) as usize;
+            while p < top {
+                // SAFETY: [__sheap, top) is RAM that belongs to no static
+                // and lies below the live stack, so nothing reads or holds a
+                // reference to it; the write is aligned (both ends are).
+                unsafe { core::ptr::write_volatile(p as *mut u32, PAINT) };
+                p += 4;
+            }
+        }
+    }
+
+    /// The most stack used since [`paint`], in bytes (`None` natively).
+    pub fn used() -> Option<usize> {
+        #[cfg(target_os = "none")]
+        {
+            let start = core::ptr::addr_of_mut!(__sheap) as usize;
+            let top = core::ptr::addr_of_mut!(_stack_start) as usize;
+            let mut p = start;
+            // SAFETY: aligned reads of RAM between the static data and the
+            // stack top, which `paint` wrote or the stack has used.
+            while p < top && unsafe { core::ptr::read_volatile(p as *const u32) } == PAINT {
+                p += 4;
+            }
+            Some(top - p)
+        }
+        #[cfg(not(target_os = "none"))]
+        {
+            None
+        }
+    }
+}
+
 #[doc(hidden)]
 pub mod __rt {
     #[cfg(all(target_arch = "arm", target_os = "none"))]
@@ -141,6 +198,7 @@ macro_rules! main {
         #[cfg(target_os = "none")]
         #[$crate::__rt::entry]
         fn main() -> ! {
+            $crate::stack::paint();
             $body()
         }
 

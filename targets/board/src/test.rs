@@ -117,6 +117,27 @@ impl Check {
         }
     }
 
+    /// The value of `r`, or a failure that names the failed step but not the
+    /// error's text. For firmware that must stay small (the model test on a
+    /// 64 KiB part): the error texts and their formatting cost about 9 KiB of
+    /// flash, and the host run of the same model gives the full text.
+    #[track_caller]
+    pub fn ok_terse<T, E>(&mut self, r: Result<T, E>, step: &str) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.fail(
+                    Location::caller(),
+                    format_args!(
+                        "{} failed (run `tflm run` on the host for the reason)",
+                        Text(step)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// `r` is an error whose text contains `want`.
     #[track_caller]
     pub fn err_contains<T, E: Display>(&mut self, r: Result<T, E>, want: &str) -> bool {

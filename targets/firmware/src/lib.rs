@@ -110,8 +110,17 @@ pub struct ModelTest {
 pub const CASE_ARENA: usize = 2 * 1024;
 
 /// Compares output `k` with what was expected.
-pub fn check_output(c: &mut Check, actual: &[u8], expected: &[u8], float: bool, tolerance: f32) {
-    if !float {
+/// `FLOAT`: whether float outputs can be compared within `tolerance`
+/// (without it, every output is compared byte for byte, and no float
+/// arithmetic or formatting is linked).
+pub fn check_output<const FLOAT: bool>(
+    c: &mut Check,
+    actual: &[u8],
+    expected: &[u8],
+    float: bool,
+    tolerance: f32,
+) {
+    if !(FLOAT && float) {
         c.eq_bytes(actual, expected);
         return;
     }
@@ -137,11 +146,29 @@ pub fn check_output(c: &mut Check, actual: &[u8], expected: &[u8], float: bool, 
     }
 }
 
+/// A runtime call's value, or a failure: with the error's text, or with
+/// `COMPACT` only the step's name (which keeps the error texts and their
+/// formatting, about 9 KiB, out of the model firmware).
+#[track_caller]
+fn checked<T, E: core::fmt::Display, const COMPACT: bool>(
+    c: &mut Check,
+    r: Result<T, E>,
+    step: &str,
+) -> Option<T> {
+    if COMPACT {
+        c.ok_terse(r, step)
+    } else {
+        c.ok(r)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 /// Runs `model` on `inputs` in `arena`; checks the outputs. Returns the
-/// arena bytes used, if it ran.
+/// arena bytes used, if it ran. `FLOAT`: see [`check_output`]. `COMPACT` is for the model firmware on
+/// small parts: it leaves out the error texts and reads the model with
+/// `Model::from_bytes_trusted`, since the host already read and ran it.
 #[inline(never)]
-pub fn run_model<R: OpResolver>(
+pub fn run_model<R: OpResolver, const COMPACT: bool, const FLOAT: bool>(
     c: &mut Check,
     resolver: &R,
     arena: &mut [u8],
@@ -151,11 +178,19 @@ pub fn run_model<R: OpResolver>(
     float_outputs: &[bool],
     tolerance: f32,
 ) -> Option<usize> {
-    let model = c.ok(Model::from_bytes(model))?;
+    let model = checked::<_, _, COMPACT>(
+        c,
+        if COMPACT {
+            Model::from_bytes_trusted(model)
+        } else {
+            Model::from_bytes(model)
+        },
+        "reading the model",
+    )?;
     let mut interpreter = Interpreter::new(&model, resolver, arena);
-    c.ok(interpreter.allocate_tensors())?;
+    checked::<_, _, COMPACT>(c, interpreter.allocate_tensors(), "allocate_tensors")?;
     for (k, data) in inputs.iter().enumerate() {
-        let view = c.ok(interpreter.input_mut(k))?;
+        let view = checked::<_, _, COMPACT>(c, interpreter.input_mut(k), "input")?;
         if view.data.len() != data.len() {
             c.is_true(false, "input has the model's size");
             tflm_board::println!(
@@ -167,11 +202,11 @@ pub fn run_model<R: OpResolver>(
         }
         view.data.copy_from_slice(data);
     }
-    c.ok(interpreter.invoke())?;
+    checked::<_, _, COMPACT>(c, interpreter.invoke(), "invoke")?;
     for (k, want) in expected.iter().enumerate() {
-        let out = c.ok(interpreter.output(k))?;
+        let out = checked::<_, _, COMPACT>(c, interpreter.output(k), "output")?;
         let float = float_outputs.get(k).copied().unwrap_or(false);
-        check_output(c, out.data, want, float, tolerance);
+        check_output::<FLOAT>(c, out.data, want, float, tolerance);
     }
     Some(interpreter.arena_used_bytes())
 }
@@ -209,7 +244,7 @@ pub fn run_vectors<R: OpResolver>(suite: &mut Suite, cases: &[Case], resolver: &
                 c.is_true(false, "test vector unpacks");
                 return;
             };
-            run_model(
+            run_model::<_, false, true>(
                 c,
                 resolver,
                 arena,

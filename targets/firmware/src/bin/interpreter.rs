@@ -16,11 +16,21 @@ fn run() -> ! {
     tflm_board::test::run(|s| {
         let mut used = 0;
         s.test("interpreter/fc_int8_matches_tflm", |c| {
-            used = run_model(c, &fc, arena, model, &[input], &[output], &[false], 0.0).unwrap_or(0);
+            used = run_model::<_, false, true>(
+                c,
+                &fc,
+                arena,
+                model,
+                &[input],
+                &[output],
+                &[false],
+                0.0,
+            )
+            .unwrap_or(0);
         });
         s.test("interpreter/exact_arena_works", |c| {
             c.is_true(used > 0, "first run measured the arena");
-            run_model(
+            run_model::<_, false, true>(
                 c,
                 &fc,
                 &mut arena[..used],
@@ -62,7 +72,16 @@ fn run() -> ! {
         });
         s.test("interpreter/repeat_invokes_agree", |c| {
             for _ in 0..3 {
-                run_model(c, &fc, arena, model, &[input], &[output], &[false], 0.0);
+                run_model::<_, false, true>(
+                    c,
+                    &fc,
+                    arena,
+                    model,
+                    &[input],
+                    &[output],
+                    &[false],
+                    0.0,
+                );
             }
         });
     })

@@ -6,10 +6,15 @@ mod data {
     include!(concat!(env!("OUT_DIR"), "/model.rs"));
 }
 
+/// The arena, a static so that the linker counts it in RAM (and refuses a
+/// model whose arena and the stack reserve do not fit the board).
+static mut ARENA: tflm_firmware::Arena<{ data::ARENA }> = tflm_firmware::Arena([0; data::ARENA]);
+
 fn run() -> ! {
     let resolver = data::resolver();
-    let mut storage = tflm_firmware::Arena([0u8; data::ARENA]);
-    let arena: &mut [u8] = &mut storage.0;
+    // SAFETY: `run` is called once, from the entry point, with no
+    // interrupts or threads, so this is the only reference to ARENA.
+    let arena: &mut [u8] = unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 };
     let m = &data::MODEL;
     tflm_board::test::run(|s| {
         s.test("model/matches_expected_outputs", |c| {
@@ -17,7 +22,7 @@ fn run() -> ! {
                 !m.model.is_empty(),
                 "a model is embedded (tflm test --model)",
             );
-            let used = tflm_firmware::run_model(
+            let used = tflm_firmware::run_model::<_, true, { data::FLOAT_OUTPUTS }>(
                 c,
                 &resolver,
                 arena,
@@ -29,6 +34,9 @@ fn run() -> ! {
             );
             if let Some(used) = used {
                 tflm_board::println!("tflm: arena_used_bytes={used}");
+            }
+            if let Some(stack) = tflm_board::stack::used() {
+                tflm_board::println!("tflm: stack_used_bytes={stack}");
             }
         });
     })
