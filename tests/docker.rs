@@ -170,8 +170,27 @@ fn misbehaving_binaries_in_docker_get_their_verdicts_and_leave_no_container() {
     let dir = selftest_firmware();
     let fail = unique_copy(&dir.join("selftest_fail_marker"), "docker_fail_marker");
     let silent = unique_copy(&dir.join("selftest_silent"), "docker_silent");
+    // Output faults, through Docker's log stream: a 2 MiB line, the pass
+    // marker twice, the fail marker after the pass marker (then no exit).
+    let faults = [
+        ("selftest_flood", "passed", "1/1 tests passed"),
+        (
+            "selftest_pass_twice",
+            "passed",
+            "1/1 tests passed; note: the pass marker was printed 2 times",
+        ),
+        (
+            "selftest_fail_after_pass",
+            "failed",
+            "printed the fail marker after the pass marker",
+        ),
+    ];
+    let fault_copies: Vec<PathBuf> = faults
+        .iter()
+        .map(|(name, _, _)| unique_copy(&dir.join(name), &format!("docker_{name}")))
+        .collect();
     let t0 = Instant::now();
-    let out = tflm(&[
+    let mut args = vec![
         "test",
         "--target",
         SELFTEST_TARGET,
@@ -189,9 +208,33 @@ fn misbehaving_binaries_in_docker_get_their_verdicts_and_leave_no_container() {
         fail.to_str().unwrap(),
         "--binary",
         silent.to_str().unwrap(),
-    ]);
+    ];
+    for copy in &fault_copies {
+        args.push("--binary");
+        args.push(copy.to_str().unwrap());
+    }
+    let out = tflm(&args);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr_text());
     let r = json_of(&out);
+    for ((name, outcome, reason), copy) in faults.iter().zip(&fault_copies) {
+        let b = binary(&r, copy.file_name().unwrap().to_str().unwrap());
+        assert_eq!(b["outcome"], *outcome, "{name}: {b}");
+        assert!(
+            b["reason"].as_str().unwrap().starts_with(reason),
+            "{name}: {}",
+            b["reason"]
+        );
+    }
+    let flood = binary(&r, fault_copies[0].file_name().unwrap().to_str().unwrap());
+    let log = flood["log"].as_str().unwrap();
+    assert!(
+        log.len() < 200_000 && log.contains("bytes skipped ...]"),
+        "{} bytes of log",
+        log.len()
+    );
+    let fail_after_pass = binary(&r, fault_copies[2].file_name().unwrap().to_str().unwrap());
+    let took = fail_after_pass["duration_s"].as_f64().unwrap();
+    assert!(took < 3.5, "stopped after {took} s, not at its fail marker");
     let f = binary(&r, fail.file_name().unwrap().to_str().unwrap());
     assert_eq!(f["outcome"], "failed", "{f}");
     assert!(
@@ -211,8 +254,137 @@ fn misbehaving_binaries_in_docker_get_their_verdicts_and_leave_no_container() {
         t0.elapsed()
     );
     assert_no_containers_left();
-    for f in [fail, silent] {
+    for f in [fail, silent].into_iter().chain(fault_copies) {
         std::fs::remove_file(f).unwrap();
+    }
+}
+
+/// The name of the container that runs `elf` (by the label tflm gives it),
+/// once it runs.
+fn container_running(elf: &Path) -> Option<String> {
+    let label = format!(
+        "label=tflm.elf=/fw/{}",
+        elf.file_name().unwrap().to_str().unwrap()
+    );
+    let out = docker(&[
+        "ps",
+        "--filter",
+        &label,
+        "--filter",
+        "status=running",
+        "--format",
+        "{{.Names}}",
+    ]);
+    out.stdout_text().lines().next().map(str::to_string)
+}
+
+/// Containers killed, stopped or removed from outside while their test
+/// runs: each is a crash with the reason, judged at once, and nothing is
+/// left behind.
+#[test]
+fn a_container_killed_from_outside_is_a_crash_and_is_removed() {
+    let Some(_docker) = docker_test() else { return };
+    let dir = selftest_firmware();
+    let how = [
+        // SIGKILL: QEMU dies, the container exits with 137.
+        ("killed", vec!["kill"]),
+        // SIGTERM: QEMU says so and exits with status 0.
+        ("stopped", vec!["stop", "-t", "10"]),
+        // Gone altogether, while tflm follows its output.
+        ("removed", vec!["rm", "-f"]),
+    ];
+    let copies: Vec<PathBuf> = how
+        .iter()
+        .map(|(what, _)| unique_copy(&dir.join("selftest_silent"), &format!("docker_{what}")))
+        .collect();
+    let t0 = Instant::now();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tflm"));
+    cmd.args([
+        "test",
+        "--target",
+        SELFTEST_TARGET,
+        "--runner",
+        "qemu",
+        "--docker",
+        "--base-image",
+        BASE,
+        "--timeout",
+        "60",
+        "--jobs",
+        "3",
+        "--json",
+    ]);
+    for c in &copies {
+        cmd.arg("--binary").arg(c);
+    }
+    let child = cmd
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut names = Vec::new();
+    for c in &copies {
+        let name = loop {
+            if let Some(name) = container_running(c) {
+                break name;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "no container runs {}",
+                c.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        names.push(name);
+    }
+    // Let QEMU start running the firmware, as a test in progress would.
+    std::thread::sleep(Duration::from_millis(500));
+    let t_kill = Instant::now();
+    for ((_, command), name) in how.iter().zip(&names) {
+        let mut args: Vec<&str> = command.clone();
+        args.push(name);
+        let out = docker(&args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            out.stderr_text()
+        );
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr_text());
+    let r = json_of(&out);
+    let killed = "the emulator in the container was killed by signal 9 (status 137)";
+    let reasons: [&[&str]; 3] = [
+        &[killed],
+        &["the emulator was stopped from outside: qemu-system-arm: terminating on signal 15"],
+        // `docker rm -f` kills first: tflm sees the killed container, or
+        // none at all, or its output cut.
+        &[
+            killed,
+            "Docker: inspect container ",
+            "lost the container's output",
+        ],
+    ];
+    for (c, reasons) in copies.iter().zip(reasons) {
+        let b = binary(&r, c.file_name().unwrap().to_str().unwrap());
+        assert_eq!(b["outcome"], "crashed", "{b}");
+        let reason = b["reason"].as_str().unwrap();
+        assert!(
+            reasons.iter().any(|r| reason.starts_with(r)),
+            "{}: {reason}",
+            c.display()
+        );
+    }
+    // Judged when they died, not at the 60 s timeout.
+    assert!(
+        t_kill.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t_kill.elapsed()
+    );
+    assert_no_containers_left();
+    for c in copies {
+        std::fs::remove_file(c).unwrap();
     }
 }
 
@@ -299,6 +471,10 @@ echo "12:00:00.0001 [INFO] Loaded monitor commands from: /opt/renode/scripts/mon
 echo "12:00:00.0002 [INFO] Including script: $script"
 echo "12:00:00.0100 [INFO] bluepill: Machine started."
 printf '12:00:00.0200 %s Testing StandIn\r\n' "$u"
+# Bytes that are not UTF-8 (for a binary named so).
+case "$elf" in
+    *bytes*) printf '12:00:00.0250 %s caf\303\251 \377\376 \303\r\n' "$u" ;;
+esac
 printf '12:00:00.0300 %s %s\r\n' "$u" "$summary"
 printf '12:00:00.0400 %s %s\r\n' "$u" "$marker"
 exec sleep 3600
@@ -325,7 +501,7 @@ fn the_renode_runner_runs_containers_in_parallel_and_reads_renodes_log() {
     fake_renode_image();
     let dir = selftest_firmware();
     let pass1 = unique_copy(&dir.join("selftest_pass_no_exit"), "renode_pass_a");
-    let pass2 = unique_copy(&dir.join("selftest_pass_no_exit"), "renode_pass_b");
+    let pass2 = unique_copy(&dir.join("selftest_pass_no_exit"), "renode_pass_bytes");
     let fail = unique_copy(&dir.join("selftest_fail_marker"), "renode_fail");
     let t0 = Instant::now();
     let out = tflm(&[
@@ -372,6 +548,10 @@ fn the_renode_runner_runs_containers_in_parallel_and_reads_renodes_log() {
         f["log"].as_str().unwrap().contains("Testing StandIn"),
         "{f}"
     );
+    // Invalid UTF-8 in Renode's log passes through as U+FFFD.
+    let bytes = binary(&r, pass2.file_name().unwrap().to_str().unwrap());
+    let log = bytes["log"].as_str().unwrap();
+    assert!(log.contains("café \u{fffd}"), "{log:?}");
     // Three containers at once: the passes wait out the 1 s grace together.
     assert!(
         t0.elapsed() < Duration::from_secs(25),

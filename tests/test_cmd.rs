@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{repo_root, tflm, OutputText};
+use common::{repo_root, shared_models, tflm, OutputText};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -116,6 +116,17 @@ fn misbehaving_binaries_get_the_right_verdicts() {
             "printed the pass marker but exited with status 1",
         ),
         ("selftest_pass_no_exit", "passed", "did not exit"),
+        ("selftest_flood", "passed", "1/1 tests passed"),
+        (
+            "selftest_pass_twice",
+            "passed",
+            "note: the pass marker was printed 2 times",
+        ),
+        (
+            "selftest_fail_after_pass",
+            "failed",
+            "printed the fail marker after the pass marker",
+        ),
     ];
     let mut args: Vec<String> = [
         "test",
@@ -157,7 +168,21 @@ fn misbehaving_binaries_get_the_right_verdicts() {
             b["reason"]
         );
     }
-    // Only the silent one waits for the timeout; the rest end on their own.
+    // The 2 MiB line is kept by its start and end only.
+    let flood = r["binaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == format!("selftest_flood_verdicts_{}", std::process::id()).as_str())
+        .unwrap();
+    let log = flood["log"].as_str().unwrap();
+    assert!(
+        log.len() < 200_000 && log.contains("bytes skipped ...]"),
+        "{} bytes of log",
+        log.len()
+    );
+    // Only the silent one waits for the timeout; the rest end on their own
+    // (the one that never exits at its fail marker).
     assert!(
         t0.elapsed() < Duration::from_secs(30),
         "took {:?}",
@@ -221,26 +246,40 @@ fn model_test_runs_on_the_board_and_reports_the_arena() {
     if !have_qemu() {
         panic!("qemu-system-arm is not installed (tests/all.sh installs it)");
     }
-    // The smallest fixture: the Blue Pill has room for the runtime, the
-    // FULLY_CONNECTED kernel and this model (models with more kernels need
-    // a bigger board today).
-    let model = repo_root().join("fixtures/models/fc_int8.tflite");
-    let out = tflm(&[
-        "test",
-        "--target",
-        QEMU_TARGET,
-        "--runner",
-        "qemu",
-        "--model",
-        model.to_str().unwrap(),
-    ]);
-    let text = out.stdout_text();
-    assert!(out.status.success(), "{text}\n{}", out.stderr_text());
-    assert!(
-        text.contains(&format!("arena used on {QEMU_TARGET}:")),
-        "{text}"
-    );
-    assert!(text.contains("firmware model: flash"), "{text}");
+    // A fixture, and the two models the Blue Pill must hold (64 KiB of
+    // flash, 20 KiB of RAM) when ../shared/models is here.
+    let mut models = vec![repo_root().join("fixtures/models/conv_int8.tflite")];
+    let shared = shared_models();
+    for name in ["hello_world_int8.tflite", "micro_speech_quantized.tflite"] {
+        match shared.iter().find(|p| p.ends_with(name)) {
+            Some(p) => models.push(p.clone()),
+            None => eprintln!("{name}: ../shared/models is not here; skipped"),
+        }
+    }
+    for model in models {
+        let out = tflm(&[
+            "test",
+            "--target",
+            QEMU_TARGET,
+            "--runner",
+            "qemu",
+            "--model",
+            model.to_str().unwrap(),
+        ]);
+        let text = out.stdout_text();
+        assert!(out.status.success(), "{text}\n{}", out.stderr_text());
+        for want in [
+            format!("arena used on {QEMU_TARGET}:"),
+            format!("stack used on {QEMU_TARGET}:"),
+            "firmware model: flash".to_string(),
+        ] {
+            assert!(
+                text.contains(&want),
+                "{}: no {want:?} in\n{text}",
+                model.display()
+            );
+        }
+    }
 }
 
 fn one_error_line(args: &[&str], want: &str) {
@@ -363,4 +402,378 @@ fn size_reports_flash_and_ram_of_firmware() {
     );
     one_error_line(&["size", "Cargo.toml"], "not an ELF file");
     one_error_line(&["size"], "tflm size needs ELF files");
+}
+
+/// The result of binary `name` in a JSON report.
+fn result_of<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["binaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {report}"))
+}
+
+/// Runs `tflm` with `args` (and `path` as its PATH, if given), sampling its
+/// peak memory (VmHWM, in KiB) while it runs.
+fn tflm_with_peak_memory(args: &[String], path: Option<&str>) -> (std::process::Output, u64) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tflm"));
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
+    let child = cmd.spawn().unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let hwm = std::fs::read_to_string(&status_file)
+                    .ok()
+                    .and_then(|t| {
+                        t.lines()
+                            .find(|l| l.starts_with("VmHWM:"))
+                            .and_then(|l| l.split_whitespace().nth(1))
+                            .and_then(|kb| kb.parse::<u64>().ok())
+                    })
+                    .unwrap_or(0);
+                peak = peak.max(hwm);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        });
+        let out = child.wait_with_output().unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (out, sampler.join().unwrap())
+    })
+}
+
+/// Harness faults with native processes (shell scripts standing in for test
+/// binaries): each gets its defined verdict, the run stays bounded in time
+/// and memory, and nothing it started is left running.
+#[test]
+fn native_fault_binaries_get_their_verdicts_and_leave_nothing_running() {
+    let tag = format!("tflm-faults-{}", std::process::id());
+    let dir = std::env::temp_dir().join(&tag);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A sleep no other process has: what the binaries leave in the background.
+    let nap = format!("sleep {}", 100_000 + std::process::id());
+    let marker = "~~~ALL TESTS PASSED~~~";
+    let scripts = [
+        // 8 MB on one line, then a pass.
+        (
+            "flood",
+            format!(
+                "head -c 8000000 /dev/zero | tr '\\0' x\nprintf '\\n1/1 tests passed\\n{marker}\\n'\n"
+            ),
+        ),
+        // A flood that never ends and never has a newline.
+        ("flood_forever", "yes xxxxxxxxxxxxxxxx | tr -d '\\n'\n".to_string()),
+        (
+            "bad_utf8",
+            format!(
+                "printf 'Testing Bytes\\n\\377\\376 garbage \\303\\ncaf\\303\\251\\n1/1 tests passed\\n{marker}\\n'\n"
+            ),
+        ),
+        (
+            "pass_twice",
+            format!("printf '1/1 tests passed\\n{marker}\\n{marker}\\n'\n"),
+        ),
+        (
+            "fail_after_pass",
+            format!("printf '{marker}\\n~~~SOME TESTS FAILED~~~\\n'\nexec {nap}\n"),
+        ),
+        // Crashes, leaving a child behind.
+        (
+            "segfault",
+            format!("ulimit -c 0\n{nap} &\nprintf 'Testing Boom\\n'\nkill -SEGV $$\n"),
+        ),
+        // Passes, leaving a child behind that holds its output open.
+        (
+            "left_child",
+            format!("{nap} &\nprintf '1/1 tests passed\\n{marker}\\n'\n"),
+        ),
+    ];
+    let mut args: Vec<String> = [
+        "test",
+        "--target",
+        "native",
+        "--timeout",
+        "3",
+        "--jobs",
+        "7",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (name, body) in &scripts {
+        let path = dir.join(name);
+        common::write_script(&path, body);
+        args.push("--binary".into());
+        args.push(path.display().to_string());
+    }
+    let t0 = Instant::now();
+    let (out, peak_kib) = tflm_with_peak_memory(&args, None);
+    let elapsed = t0.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr_text());
+    let r = json_of(&out);
+    let expect = [
+        ("flood", "passed", "1/1 tests passed"),
+        // (After 3 s, or a few ms more on a busy machine.)
+        (
+            "flood_forever",
+            "timed_out",
+            "no test result marker after 3",
+        ),
+        ("bad_utf8", "passed", "1/1 tests passed"),
+        (
+            "pass_twice",
+            "passed",
+            "1/1 tests passed; note: the pass marker was printed 2 times",
+        ),
+        (
+            "fail_after_pass",
+            "failed",
+            "printed the fail marker after the pass marker",
+        ),
+        (
+            "segfault",
+            "crashed",
+            "killed by signal 11 (SIGSEGV) (in test Boom)",
+        ),
+        ("left_child", "passed", "1/1 tests passed"),
+    ];
+    for (name, outcome, reason) in expect {
+        let b = result_of(&r, name);
+        assert_eq!(b["outcome"], outcome, "{name}: {b}");
+        assert!(
+            b["reason"].as_str().unwrap().starts_with(reason),
+            "{name}: {}",
+            b["reason"]
+        );
+    }
+    let reason = result_of(&r, "flood_forever")["reason"].as_str().unwrap();
+    assert!(reason.contains(" s; last line: \"xxxx"), "{reason}");
+    // Floods keep only the start and the end of their output.
+    for name in ["flood", "flood_forever"] {
+        let log = result_of(&r, name)["log"].as_str().unwrap();
+        assert!(log.len() < 200_000, "{name}: {} bytes of log", log.len());
+        assert!(log.contains("bytes skipped ...]"), "{name}");
+    }
+    let log = result_of(&r, "bad_utf8")["log"].as_str().unwrap();
+    assert!(
+        log.contains("\u{fffd}\u{fffd} garbage \u{fffd}\ncafé\n"),
+        "{log:?}"
+    );
+    // The contradicting one stops at its fail marker, not at the timeout.
+    let quick = result_of(&r, "fail_after_pass")["duration_s"]
+        .as_f64()
+        .unwrap();
+    assert!(quick < 2.5, "fail_after_pass ran {quick} s");
+    // Only the endless flood waits for the 3 s timeout, and it cannot make
+    // tflm hold more than a bounded amount of it.
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    assert!(peak_kib < 100 * 1024, "tflm peaked at {peak_kib} KiB");
+    std::thread::sleep(Duration::from_millis(200));
+    let left = common::processes_matching(&format!("^{nap}$|{tag}"));
+    assert!(left.is_empty(), "processes left running: {left:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// An emulator killed from outside mid-run: SIGKILL is a crash, and so is
+/// SIGTERM, after which QEMU says so and exits with status 0.
+#[test]
+fn an_emulator_killed_from_outside_is_a_crash() {
+    if !have_qemu() {
+        panic!("qemu-system-arm is not installed (tests/all.sh installs it)");
+    }
+    let dir = selftest_firmware();
+    let killed = unique_copy(&dir, "selftest_silent", "sigkill");
+    let termed = unique_copy(&dir, "selftest_silent", "sigterm");
+    let name = |p: &PathBuf| p.file_name().unwrap().to_str().unwrap().to_string();
+    let t0 = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_tflm"))
+        .args([
+            "test",
+            "--target",
+            QEMU_TARGET,
+            "--runner",
+            "qemu",
+            "--timeout",
+            "60",
+            "--jobs",
+            "2",
+            "--json",
+            "--binary",
+        ])
+        .arg(&killed)
+        .arg("--binary")
+        .arg(&termed)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The tflm process names the binaries too: look for QEMU's -kernel.
+    let qemu_of = |p: &PathBuf| format!("-kernel .*{}", name(p));
+    let pid_of = |p: &PathBuf| {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(pid) = common::processes_matching(&qemu_of(p)).first() {
+                return *pid;
+            }
+            assert!(Instant::now() < until, "QEMU never started {}", name(p));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let (kill_pid, term_pid) = (pid_of(&killed), pid_of(&termed));
+    // Let them run a little, as a test in progress would.
+    std::thread::sleep(Duration::from_millis(300));
+    for (signal, pid) in [("-KILL", kill_pid), ("-TERM", term_pid)] {
+        let ok = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill {signal} {pid}");
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr_text());
+    let r = json_of(&out);
+    let b = result_of(&r, &name(&killed));
+    assert_eq!(b["outcome"], "crashed", "{b}");
+    assert_eq!(
+        b["reason"], "killed by signal 9 (SIGKILL); it printed nothing",
+        "{b}"
+    );
+    let b = result_of(&r, &name(&termed));
+    assert_eq!(b["outcome"], "crashed", "{b}");
+    assert!(
+        b["reason"].as_str().unwrap().starts_with(
+            "the emulator was stopped from outside: qemu-system-arm: terminating on signal 15"
+        ),
+        "{b}"
+    );
+    // Judged when they died, not at the 60 s timeout.
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t0.elapsed()
+    );
+    for p in [&killed, &termed] {
+        assert!(common::processes_matching(&qemu_of(p)).is_empty());
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// A fake `qemu-system-arm` on the PATH stands in for an emulator that
+/// fails in the ways QEMU does: a fatal CPU error (after which it would
+/// hang), a segfault, a kernel it cannot load, and garbage bytes. Runs
+/// without QEMU.
+#[test]
+fn emulator_failures_are_crashes_with_the_emulators_reason() {
+    let tag = format!("tflm-fake-qemu-{}", std::process::id());
+    let dir = std::env::temp_dir().join(&tag);
+    std::fs::create_dir_all(&dir).unwrap();
+    let nap = format!("sleep {}", 200_000 + std::process::id());
+    // Dispatches on the kernel's file name (QEMU's last argument).
+    common::write_script(
+        &dir.join("qemu-system-arm"),
+        &format!(
+            r#"ulimit -c 0
+for kernel; do :; done
+case "$kernel" in
+    *fatal*)
+        echo 'Testing Conv2DInt8'
+        echo "qemu: fatal: Lockup: can't escalate 3 to HardFault (current priority -1)" >&2
+        echo 'R00=00000000 R01=20000fd8' >&2
+        exec {nap} ;;
+    *segv*)
+        echo 'Testing Conv2DInt8'
+        kill -SEGV $$ ;;
+    *noload*)
+        echo "qemu-system-arm: -kernel $kernel: could not load kernel" >&2
+        exit 1 ;;
+    *bytes*)
+        printf 'Testing Bytes\n\377\376\000\033[31m \303\n1/1 tests passed\n~~~ALL TESTS PASSED~~~\n'
+        exit 0 ;;
+esac
+"#
+        ),
+    );
+    let kernels: Vec<PathBuf> = ["fatal", "segv", "noload", "bytes"]
+        .iter()
+        .map(|k| {
+            let p = dir.join(format!("{k}.elf"));
+            std::fs::write(&p, b"not really an ELF").unwrap();
+            p
+        })
+        .collect();
+    let mut args: Vec<String> = [
+        "test",
+        "--target",
+        QEMU_TARGET,
+        "--runner",
+        "qemu",
+        "--timeout",
+        "30",
+        "--jobs",
+        "4",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for k in &kernels {
+        args.push("--binary".into());
+        args.push(k.display().to_string());
+    }
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let t0 = Instant::now();
+    let (out, _) = tflm_with_peak_memory(&args, Some(&path));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr_text());
+    let r = json_of(&out);
+    let noload = format!(
+        "the emulator failed (status 1): qemu-system-arm: -kernel {}: could not load kernel",
+        kernels[2].display()
+    );
+    let expect = [
+        (
+            "fatal.elf",
+            "crashed",
+            "QEMU crashed: qemu: fatal: Lockup: can't escalate 3 to HardFault (current priority -1)",
+        ),
+        (
+            "segv.elf",
+            "crashed",
+            "killed by signal 11 (SIGSEGV) (in test Conv2DInt8); last line: \"Testing Conv2DInt8\"",
+        ),
+        ("noload.elf", "crashed", noload.as_str()),
+        ("bytes.elf", "passed", "1/1 tests passed"),
+    ];
+    for (name, outcome, reason) in expect {
+        let b = result_of(&r, name);
+        assert_eq!(b["outcome"], outcome, "{name}: {b}");
+        assert_eq!(b["reason"], reason, "{name}: {b}");
+    }
+    let fatal = result_of(&r, "fatal.elf");
+    assert_eq!(fatal["tests"][0]["passed"], false, "{fatal}");
+    let log = result_of(&r, "bytes.elf")["log"].as_str().unwrap();
+    assert!(log.contains("\u{fffd}\u{fffd}"), "{log:?}");
+    // The fatal error stops the hung emulator at once.
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t0.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let left = common::processes_matching(&format!("^{nap}$|{tag}"));
+    assert!(left.is_empty(), "processes left running: {left:?}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

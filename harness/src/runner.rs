@@ -221,6 +221,9 @@ fn kill(child: &Arc<Mutex<Child>>) {
     }
 }
 
+/// How many chunks of output (of up to 8 KiB) may wait to be scanned.
+const QUEUED_CHUNKS: usize = 32;
+
 /// Which pipe a chunk of output came from.
 enum Chunk {
     Out(Vec<u8>),
@@ -250,7 +253,10 @@ pub fn execute(
     let mut child = cmd
         .spawn()
         .map_err(|error| RunnerError::Spawn { program, error })?;
-    let (tx, rx) = mpsc::channel::<Chunk>();
+    // Bounded: a binary that floods its output waits (its pipe fills up)
+    // until the scanner has taken what came before, rather than the
+    // chunks piling up in memory faster than they are scanned.
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(QUEUED_CHUNKS);
     let out = child
         .stdout
         .take()
@@ -262,7 +268,8 @@ pub fn execute(
     for (pipe, is_err) in [(out, false), (err, true)] {
         let Some(mut pipe) = pipe else { continue };
         let tx = tx.clone();
-        // Detached: a reader ends when its pipe closes, which the kill ensures.
+        // Detached: a reader ends when its pipe closes, which the kill
+        // ensures, or when the verdict is in and nothing receives any more.
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = pipe.read(&mut buf) {

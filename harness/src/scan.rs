@@ -36,6 +36,7 @@
 //! | exit 0 without a marker | Failed | at exit |
 //! | exit N ≠ 0 without a marker | Failed with the status (Crashed if the emulator printed an error such as `qemu-system-arm: …`) | at exit |
 //! | killed by a signal, or the runner reports a crash, without a marker | Crashed | at exit |
+//! | QEMU printed `qemu-system-…: terminating on signal N` (stopped from outside; it then exits 0), with or without a marker | Crashed | at exit |
 //! | host timeout, nothing printed | TimedOut, "no output in 30 s" | [`Scanner::timed_out`] |
 //! | host timeout, only emulator messages printed | TimedOut, with the emulator's last line | [`Scanner::timed_out`] |
 //! | host timeout, output but no marker | TimedOut, with the test in progress and the last line | [`Scanner::timed_out`] |
@@ -251,6 +252,9 @@ pub struct Scanner {
     last_output: Option<String>,
     last_emulator: Option<String>,
     emulator_error: Option<String>,
+    /// QEMU's note that a signal from outside stopped it (it then exits
+    /// with status 0, which is not the binary's).
+    emulator_stopped: Option<String>,
     decided: Option<Verdict>,
 }
 
@@ -273,6 +277,7 @@ impl Scanner {
             last_output: None,
             last_emulator: None,
             emulator_error: None,
+            emulator_stopped: None,
             decided: None,
         }
     }
@@ -311,6 +316,12 @@ impl Scanner {
         if let Some(verdict) = &self.decided {
             return verdict.clone();
         }
+        let status = match (status, &self.emulator_stopped) {
+            (Exit::Code(_), Some(note)) => {
+                Exit::Crashed(format!("the emulator was stopped from outside: {note}"))
+            }
+            (status, _) => status,
+        };
         let verdict = if self.pass_at.is_some() {
             match &status {
                 Exit::Code(0) => self.passed_verdict(""),
@@ -514,6 +525,9 @@ impl Scanner {
         self.note_output(content, from_emulator);
         if from_emulator && renode.is_none() && is_emulator_error(content) {
             self.emulator_error = Some(one_line(content, MAX_REASON_CHARS));
+        }
+        if from_emulator && renode.is_none() && is_emulator_stopped(content) {
+            self.emulator_stopped = Some(one_line(content, MAX_REASON_CHARS));
         }
 
         if content.starts_with(QEMU_FATAL_PREFIX) {
@@ -1017,6 +1031,12 @@ fn is_emulator_error(content: &str) -> bool {
     content.starts_with("qemu-system-")
         && !content.contains("warning:")
         && !content.contains("terminating on signal")
+}
+
+/// QEMU's note that SIGTERM, SIGINT or SIGHUP stopped it, e.g.
+/// `qemu-system-arm: terminating on signal 15 from pid 4242 (bash)`.
+fn is_emulator_stopped(content: &str) -> bool {
+    content.starts_with("qemu-system-") && content.contains(": terminating on signal ")
 }
 
 /// `N/M tests passed`.
@@ -1605,6 +1625,37 @@ mod tests {
                 "the emulator failed (status 1): qemu-system-arm: -kernel add_test.elf: could not load kernel"
             )
         );
+    }
+
+    #[test]
+    fn qemu_stopped_from_outside_crashes_though_it_exits_zero() {
+        let stopped = "qemu-system-arm: terminating on signal 15 from pid 4242 (bash)";
+        let mut sc = scanner();
+        sc.feed(b"Testing A\n", ms(1));
+        sc.feed_stderr(format!("{stopped}\n").as_bytes(), ms(2));
+        assert_eq!(
+            sc.exited(Exit::Code(0), ms(3)),
+            Verdict::new(
+                Outcome::Crashed,
+                format!(
+                    "the emulator was stopped from outside: {stopped} (in test A); last line: \"Testing A\""
+                )
+            )
+        );
+        assert!(!sc.tests()[0].passed);
+        // After the pass marker too: the binary did not get to exit.
+        let mut sc = scanner();
+        sc.feed(b"~~~ALL TESTS PASSED~~~\n", ms(1));
+        sc.feed_stderr(format!("{stopped}\n").as_bytes(), ms(2));
+        let verdict = sc.exited(Exit::Code(0), ms(3));
+        assert_eq!(verdict.outcome, Outcome::Crashed);
+        assert!(verdict
+            .reason
+            .starts_with("printed the pass marker but then crashed: the emulator was stopped"));
+        // The binary printing such a line is not QEMU stopping.
+        let mut sc = scanner();
+        sc.feed(b"terminating on signal 15\n~~~ALL TESTS PASSED~~~\n", ms(1));
+        assert_eq!(sc.exited(Exit::Code(0), ms(2)).outcome, Outcome::Passed);
     }
 
     #[test]

@@ -85,3 +85,24 @@ pub fn selftest_firmware(target: &str, triple: &str) -> PathBuf {
     assert!(status.success(), "building the self-test firmware failed");
     dir.join(triple).join("firmware")
 }
+
+/// Writes an executable shell script (a fake test binary or emulator).
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).expect("write a script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .expect("make a script executable");
+}
+
+/// The ids of the processes whose command line matches `pattern` (a
+/// `pgrep -f` regular expression).
+pub fn processes_matching(pattern: &str) -> Vec<u32> {
+    let out = Command::new("pgrep").args(["-f", "--", pattern]).output();
+    out.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    })
+    .unwrap_or_default()
+}
