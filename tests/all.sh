@@ -20,9 +20,10 @@ for t in "${TARGETS[@]}"; do
     grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
 
-step "installing the emulators (QEMU) the target tests run on"
+step "installing the emulators (QEMU) the target tests run on, and valgrind"
 need_apt=()
 command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+command -v valgrind >/dev/null || need_apt+=(valgrind)  # tflm bench --callgrind
 command -v qemu-system-riscv32 >/dev/null || need_apt+=(qemu-system-misc)
 if [ ${#need_apt[@]} -gt 0 ]; then
     $sudo apt-get update -qq

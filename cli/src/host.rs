@@ -1,6 +1,7 @@
 //! Running the runtime on the host: aligned arenas and error messages.
 
 use std::path::Path;
+use tflm_runtime::schema::TensorType;
 use tflm_runtime::{AllOpsResolver, Error, Interpreter, Model};
 
 /// Arena for host runs when the user gives no size: far more than any
@@ -62,4 +63,23 @@ pub fn runtime_error(path: &Path, model: &Model<'_>, e: Error) -> anyhow::Error 
         _ => String::new(),
     };
     anyhow::anyhow!("{}: {e}{hint}", path.display())
+}
+
+/// Seeded random data for a tensor: the whole range for integers, [-1, 1] for floats.
+pub fn deterministic_input(ty: TensorType, bytes: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    match ty {
+        TensorType::Float32 => (0..bytes / 4)
+            .flat_map(|_| {
+                (((next() >> 11) as f64 / (1u64 << 53) as f64) as f32 * 2.0 - 1.0).to_le_bytes()
+            })
+            .collect(),
+        _ => (0..bytes).map(|_| next() as u8).collect(),
+    }
 }

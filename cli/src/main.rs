@@ -1,5 +1,6 @@
 //! `tflm`: the host-side tool for the tflm runtime.
 
+mod bench;
 mod host;
 mod inspect;
 mod run;
@@ -54,6 +55,33 @@ enum Command {
         /// Print the time each operator took.
         #[arg(long)]
         profile: bool,
+    },
+    /// Time this runtime against TFLM's own interpreter (the tflite-micro
+    /// Python package), side by side on the same inputs: host time per
+    /// invoke, instructions per invoke with --callgrind, arena bytes.
+    Bench {
+        /// The .tflite models.
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+        /// Timed invocations per model (after two warm-up runs).
+        #[arg(long, default_value_t = 50)]
+        iterations: usize,
+        /// Also count instructions per invoke with Valgrind's callgrind
+        /// (repeatable on a noisy machine; needs valgrind).
+        #[arg(long)]
+        callgrind: bool,
+        /// The Python that has tflite-micro (default: $TFLM_PYTHON, else python3).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Measure this runtime only.
+        #[arg(long)]
+        no_tflm: bool,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Internal: allocate, invoke N times, print nothing (what callgrind runs).
+        #[arg(long, hide = true, value_name = "N")]
+        invoke_loop: Option<usize>,
     },
     /// Build the test firmware for a target and run every test binary
     /// (natively, in QEMU, ...), deciding each verdict from its output, exit
@@ -148,6 +176,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 profile,
             };
             run::run(&model, &m, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            models,
+            iterations,
+            callgrind,
+            python,
+            no_tflm,
+            json,
+            invoke_loop,
+        } => {
+            if let Some(times) = invoke_loop {
+                let [model] = models.as_slice() else {
+                    anyhow::bail!("--invoke-loop takes one model");
+                };
+                bench::invoke_loop(model, times)?;
+            } else {
+                bench::bench(&bench::BenchArgs {
+                    models,
+                    iterations: iterations.max(1),
+                    callgrind,
+                    python,
+                    no_tflm,
+                    json,
+                })?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Test(args) => {

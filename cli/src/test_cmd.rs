@@ -468,25 +468,6 @@ fn print_model_figures(report: &RunReport, target: &Target) -> Result<()> {
     Ok(())
 }
 
-/// Seeded random data for a tensor: the whole range for integers, [-1, 1] for floats.
-fn random_input(ty: TensorType, bytes: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    match ty {
-        TensorType::Float32 => (0..bytes / 4)
-            .flat_map(|_| {
-                (((next() >> 11) as f64 / (1u64 << 53) as f64) as f32 * 2.0 - 1.0).to_le_bytes()
-            })
-            .collect(),
-        _ => (0..bytes).map(|_| next() as u8).collect(),
-    }
-}
-
 /// Writes the model test's data (model, inputs, expected outputs, arena
 /// size) for the firmware build; the expected outputs come from `--expect`
 /// or from running the same runtime on this host.
@@ -543,7 +524,9 @@ fn prepare_model(
                 }
                 loaded.bytes
             }
-            None => random_input(info.ty, view.data.len(), 0x7f4a_7c15 + k as u64),
+            None => {
+                crate::host::deterministic_input(info.ty, view.data.len(), 0x7f4a_7c15 + k as u64)
+            }
         };
         view.data.copy_from_slice(&data);
         std::fs::write(dir.join(format!("input_{k}.bin")), &data)?;
