@@ -58,6 +58,9 @@ fn dtype(name: &str) -> (TensorType, &'static str) {
         "int8" => (TensorType::Int8, "|i1"),
         "int16" => (TensorType::Int16, "<i2"),
         "int32" => (TensorType::Int32, "<i4"),
+        "int64" => (TensorType::Int64, "<i8"),
+        "uint8" => (TensorType::UInt8, "|u1"),
+        "bool" => (TensorType::Bool, "|b1"),
         other => panic!("cases.json: unknown dtype {other}"),
     }
 }
@@ -124,6 +127,14 @@ struct Outcome {
 fn compare(ty: TensorType, ours: &[u8], theirs: &[u8], tol: f64) -> Result<f64, String> {
     if ours.len() != theirs.len() {
         return Err(format!("{} bytes, TFLM {} bytes", ours.len(), theirs.len()));
+    }
+    // Types compared byte for byte (no tolerance applies to them).
+    if matches!(ty, TensorType::Int64 | TensorType::UInt8 | TensorType::Bool) {
+        let bad = ours.iter().zip(theirs).filter(|(a, b)| a != b).count();
+        return match bad {
+            0 => Ok(0.0),
+            n => Err(format!("{n} bytes differ from TFLM's")),
+        };
     }
     let values = |data: &[u8]| -> Vec<f64> {
         match ty {
