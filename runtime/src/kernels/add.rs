@@ -6,12 +6,18 @@
 //!
 //! * float32: `a + b`, then the fused activation clamp;
 //! * int32: wrapping `a + b`; TFLM ignores the fused activation for int32;
-//! * int8: both inputs are brought to a common scale (`2 * max(scale1,
-//!   scale2)`) after a left shift of 20 bits for headroom, added, and scaled
-//!   to the output, each step with a fixed-point multiplier below one
-//!   (TFLM's `add_common.cc`).
+//! * int8 and int16: both inputs are brought to a common scale (`2 *
+//!   max(scale1, scale2)`) after a left shift for headroom (20 bits for int8,
+//!   15 for int16), added, and scaled to the output, each step with a
+//!   fixed-point multiplier below one (TFLM's `add_common.cc`).
 //!
-//! int16 is not supported yet.
+//! `pot_scale_int16` is ignored, as TFLM ignores it: its ADD runs every int16
+//! model through the general rescaling above (TFLite's special path for
+//! power-of-two scales is not in TFLM).
+//!
+//! This file also holds what the other element-wise binary kernels (SUB,
+//! MUL, DIV, MAXIMUM / MINIMUM, SQUARED_DIFFERENCE) share: the broadcast
+//! loops ([`Broadcast`]) and the ADD / SUB style rescaling ([`Rescale`]).
 
 use super::common::clamp_f32;
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext, TensorInfo};
@@ -19,14 +25,107 @@ use crate::quant::{
     activation_range_f32, multiply_by_quantized_multiplier_smaller_than_one_exp,
     quantize_multiplier_smaller_than_one_exp, try_activation_range_quantized,
 };
-use crate::schema::{AddOptions, TensorType};
+use crate::schema::{Activation, AddOptions, TensorType};
+use crate::tensor::Shape;
 use bytemuck::{Pod, Zeroable};
 
-/// Highest rank handled (TFLM's broadcast loop goes up to 8).
-const MAX_RANK: usize = 8;
+/// Per-op data.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    broadcast: Broadcast,
+    rescale: Rescale,
+    act_min_f32: f32,
+    act_max_f32: f32,
+}
 
-/// Left shift applied to int8 inputs before rescaling, as TFLM.
-const INT8_LEFT_SHIFT: i32 = 20;
+fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    let options = ctx.op.options::<AddOptions>()?;
+    let input1 = ctx.input(0)?;
+    let input2 = ctx.input(1)?;
+    let output = ctx.output(0)?;
+    match output.ty {
+        TensorType::Float32 | TensorType::Int32 | TensorType::Int8 | TensorType::Int16 => {}
+        ty => return Err(KernelError::UnsupportedType(text!("ADD output"), ty)),
+    }
+    input1.expect(output.ty)?;
+    input2.expect(output.ty)?;
+
+    let (act_min_f32, act_max_f32) = activation_range_f32(options.activation);
+    let rescale = match output.ty {
+        TensorType::Int8 | TensorType::Int16 => {
+            Rescale::add_sub(&input1, &input2, &output, options.activation)?
+        }
+        // As TFLM: only plain (not quantized) int32.
+        TensorType::Int32 if is_quantized(&input1) || is_quantized(&input2) => {
+            return Err(KernelError::Unsupported(text!(
+                "ADD of quantized int32 tensors"
+            )));
+        }
+        _ => Rescale::zeroed(),
+    };
+    let params = Params {
+        broadcast: Broadcast::new(&input1.shape, &input2.shape, &output.shape)?,
+        rescale,
+        act_min_f32,
+        act_max_f32,
+    };
+    ctx.alloc_op_data(core::mem::size_of::<Params>())?;
+    ctx.write_op_data(0, &[params])
+}
+
+fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+    let params = ctx.op_data_at::<Params>(0)?;
+    let input1 = ctx.inputs.get(0)?;
+    let input2 = ctx.inputs.get(1)?;
+    let mut output = ctx.outputs.take(0)?;
+    let b = &params.broadcast;
+    let r = &params.rescale;
+    match output.ty {
+        TensorType::Float32 => {
+            let (min, max) = (params.act_min_f32, params.act_max_f32);
+            b.run(
+                input1.as_f32()?,
+                input2.as_f32()?,
+                output.as_f32_mut()?,
+                |a, b| clamp_f32(a + b, min, max),
+            )
+        }
+        TensorType::Int32 => b.run(
+            input1.as_i32()?,
+            input2.as_i32()?,
+            output.as_i32_mut()?,
+            i32::wrapping_add,
+        ),
+        TensorType::Int8 => b.run(
+            input1.as_i8()?,
+            input2.as_i8()?,
+            output.as_i8_mut()?,
+            |a, b| r.output(r.input1(a).wrapping_add(r.input2(b))),
+        ),
+        TensorType::Int16 => b.run(
+            input1.as_i16()?,
+            input2.as_i16()?,
+            output.as_i16_mut()?,
+            |a, b| r.output(r.input1(a).wrapping_add(r.input2(b))),
+        ),
+        ty => Err(KernelError::UnsupportedType(text!("ADD output"), ty)),
+    }
+}
+
+pub const KERNEL: Kernel = Kernel {
+    prepare,
+    eval,
+    output_aliases_input: false,
+};
+
+// ---------------------------------------------------------------------------
+// Shared by the element-wise binary kernels
+// ---------------------------------------------------------------------------
+
+/// Most loops a broadcast may need after merging dimensions (as TFLM's
+/// broadcast loop, which takes up to 8 dimensions).
+const MAX_LOOPS: usize = 8;
 
 /// One loop of the broadcast: `size` output elements, stepping each input by
 /// its stride (0 where it is broadcast).
@@ -38,331 +137,355 @@ struct Loop {
     stride2: u32,
 }
 
-/// Per-op data.
+/// How the output elements of a binary element-wise op read their inputs:
+/// `prepare` builds it from the shapes, `eval` runs it. Plain data, to be
+/// kept in the per-op data.
 #[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct Broadcast {
     /// Number of output elements (0: nothing to do).
     elements: u32,
     /// Used entries of `loops`, innermost first; 0 for a single element.
     loop_count: u32,
-    loops: [Loop; MAX_RANK],
-    input1_offset: i32,
-    input2_offset: i32,
-    output_offset: i32,
-    input1_multiplier: i32,
-    input1_shift: i32,
-    input2_multiplier: i32,
-    input2_shift: i32,
-    output_multiplier: i32,
-    output_shift: i32,
-    act_min: i32,
-    act_max: i32,
-    act_min_f32: f32,
-    act_max_f32: f32,
+    loops: [Loop; MAX_LOOPS],
 }
 
-fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
-    let options = ctx.op.options::<AddOptions>()?;
-    let input1 = ctx.input(0)?;
-    let input2 = ctx.input(1)?;
-    let output = ctx.output(0)?;
-    match output.ty {
-        TensorType::Float32 | TensorType::Int32 | TensorType::Int8 => {}
-        TensorType::Int16 => return Err(KernelError::Unsupported(text!("ADD with int16 tensors"))),
-        ty => return Err(KernelError::UnsupportedType(text!("ADD output"), ty)),
-    }
-    input1.expect(output.ty)?;
-    input2.expect(output.ty)?;
+impl Broadcast {
+    /// Checks that the input shapes broadcast to the output's and turns them
+    /// into loops, innermost first, merging dimensions that can run as one
+    /// loop (so equal shapes become a single flat loop).
+    pub(crate) fn new(
+        input1: &Shape<'_>,
+        input2: &Shape<'_>,
+        output: &Shape<'_>,
+    ) -> Result<Self, KernelError> {
+        let rank = input1.rank().max(input2.rank()).max(output.rank());
+        // Dimension `i` from the end, 1 past the tensor's rank.
+        let dim = |s: &Shape<'_>, i: usize| if i < s.rank() { s.dim_from_end(i) } else { 1 };
 
-    let (act_min_f32, act_max_f32) = activation_range_f32(options.activation);
-    let mut params = Params {
-        elements: 0,
-        loop_count: 0,
-        loops: [Loop::default(); MAX_RANK],
-        input1_offset: 0,
-        input2_offset: 0,
-        output_offset: 0,
-        input1_multiplier: 0,
-        input1_shift: 0,
-        input2_multiplier: 0,
-        input2_shift: 0,
-        output_multiplier: 0,
-        output_shift: 0,
-        act_min: 0,
-        act_max: 0,
-        act_min_f32,
-        act_max_f32,
-    };
-    broadcast_loops(&input1, &input2, &output, &mut params)?;
-
-    match output.ty {
-        TensorType::Int8 => int8_params(&input1, &input2, &output, options, &mut params)?,
-        // As TFLM: only plain (not quantized) int32.
-        TensorType::Int32 if is_quantized(&input1) || is_quantized(&input2) => {
-            return Err(KernelError::Unsupported(text!(
-                "ADD of quantized int32 tensors"
-            )));
-        }
-        _ => {}
-    }
-    ctx.alloc_op_data(core::mem::size_of::<Params>())?;
-    ctx.write_op_data(0, &[params])
-}
-
-/// Whether a tensor has quantization parameters (TFLM's affine quantization).
-fn is_quantized(t: &TensorInfo<'_>) -> bool {
-    t.quantization
-        .is_some_and(|q| !q.scale.is_empty() && !q.zero_point.is_empty())
-}
-
-/// TFLM's `CalculateOpDataAdd` for int8.
-fn int8_params(
-    input1: &TensorInfo<'_>,
-    input2: &TensorInfo<'_>,
-    output: &TensorInfo<'_>,
-    options: AddOptions,
-    params: &mut Params,
-) -> Result<(), KernelError> {
-    if !is_quantized(output) {
-        return Err(KernelError::Invalid(text!(
-            "ADD int8 output is not quantized"
-        )));
-    }
-    let (scale1, scale2, out_scale) = (input1.scale(), input2.scale(), output.scale());
-    let bad_scale =
-        KernelError::Invalid(text!("ADD int8 scales do not give multipliers below one"));
-    params.input1_offset = input1.zero_point().wrapping_neg();
-    params.input2_offset = input2.zero_point().wrapping_neg();
-    params.output_offset = output.zero_point();
-    let twice_max_input_scale = 2.0 * f64::from(scale1.max(scale2));
-    let real_input1 = f64::from(scale1) / twice_max_input_scale;
-    let real_input2 = f64::from(scale2) / twice_max_input_scale;
-    let real_output =
-        twice_max_input_scale / ((1i64 << INT8_LEFT_SHIFT) as f64 * f64::from(out_scale));
-    (params.input1_multiplier, params.input1_shift) =
-        quantize_multiplier_smaller_than_one_exp(real_input1).map_err(|_| bad_scale)?;
-    (params.input2_multiplier, params.input2_shift) =
-        quantize_multiplier_smaller_than_one_exp(real_input2).map_err(|_| bad_scale)?;
-    (params.output_multiplier, params.output_shift) =
-        quantize_multiplier_smaller_than_one_exp(real_output).map_err(|_| bad_scale)?;
-    (params.act_min, params.act_max) = try_activation_range_quantized(
-        options.activation,
-        output.zero_point(),
-        out_scale,
-        i8::MIN.into(),
-        i8::MAX.into(),
-    )
-    .map_err(|_| KernelError::Invalid(text!("ADD activation range does not quantize")))?;
-    Ok(())
-}
-
-/// Checks that the shapes broadcast to the output's and turns them into
-/// loops, innermost first, merging dimensions that can run as one loop
-/// (so equal shapes become a single flat loop).
-fn broadcast_loops(
-    input1: &TensorInfo<'_>,
-    input2: &TensorInfo<'_>,
-    output: &TensorInfo<'_>,
-    params: &mut Params,
-) -> Result<(), KernelError> {
-    let (s1, s2, so) = (input1.shape, input2.shape, output.shape);
-    let rank = s1.rank().max(s2.rank()).max(so.rank());
-    if rank > MAX_RANK {
-        return Err(KernelError::Unsupported(text!(
-            "ADD of tensors with more than 8 dimensions"
-        )));
-    }
-    // Dimension `i` from the end, 1 past the tensor's rank.
-    let dim =
-        |s: &crate::tensor::Shape<'_>, i: usize| if i < s.rank() { s.dim_from_end(i) } else { 1 };
-
-    let mut loops: [Loop; MAX_RANK] = [Loop::default(); MAX_RANK];
-    let mut count = 0usize;
-    let (mut acc1, mut acc2) = (1usize, 1usize);
-    for i in 0..rank {
-        let (d1, d2, d_out) = (dim(&s1, i), dim(&s2, i), dim(&so, i));
-        let expected = if d1 == d2 || d2 == 1 {
-            d1
-        } else if d1 == 1 {
-            d2
-        } else {
-            return Err(KernelError::Shape(text!(
-                "ADD input shapes do not broadcast"
-            )));
-        };
-        if d_out != expected {
-            return Err(KernelError::Shape(text!(
-                "ADD output shape is not the broadcast of the inputs"
-            )));
-        }
-        if d_out != 1 {
-            let stride1 = if d1 == 1 { 0 } else { acc1 };
-            let stride2 = if d2 == 1 { 0 } else { acc2 };
-            let merged = match count.checked_sub(1).and_then(|k| loops.get_mut(k)) {
-                // This dimension continues the inner loop for both inputs.
-                Some(inner)
-                    if stride1 == inner.stride1 as usize * inner.size as usize
-                        && stride2 == inner.stride2 as usize * inner.size as usize =>
-                {
-                    inner.size = to_u32(inner.size as usize * d_out)?;
-                    true
-                }
-                _ => false,
+        let mut loops = [Loop::default(); MAX_LOOPS];
+        let mut count = 0usize;
+        let (mut acc1, mut acc2) = (1usize, 1usize);
+        for i in 0..rank {
+            let (d1, d2, d_out) = (dim(input1, i), dim(input2, i), dim(output, i));
+            let expected = if d1 == d2 || d2 == 1 {
+                d1
+            } else if d1 == 1 {
+                d2
+            } else {
+                return Err(KernelError::Shape(text!("input shapes do not broadcast")));
             };
-            if !merged {
-                if let Some(slot) = loops.get_mut(count) {
+            if d_out != expected {
+                return Err(KernelError::Shape(text!(
+                    "output shape is not the broadcast of the input shapes"
+                )));
+            }
+            if d_out != 1 {
+                let stride1 = if d1 == 1 { 0 } else { acc1 };
+                let stride2 = if d2 == 1 { 0 } else { acc2 };
+                let merged = match count.checked_sub(1).and_then(|k| loops.get_mut(k)) {
+                    // This dimension continues the inner loop for both inputs.
+                    Some(inner)
+                        if stride1 as u64 == u64::from(inner.stride1) * u64::from(inner.size)
+                            && stride2 as u64
+                                == u64::from(inner.stride2) * u64::from(inner.size) =>
+                    {
+                        inner.size = to_u32(u64::from(inner.size).saturating_mul(d_out as u64))?;
+                        true
+                    }
+                    _ => false,
+                };
+                if !merged {
+                    let slot = loops.get_mut(count).ok_or(KernelError::Unsupported(text!(
+                        "broadcast needing more than 8 loops"
+                    )))?;
                     *slot = Loop {
                         size: to_u32(d_out)?,
                         stride1: to_u32(stride1)?,
                         stride2: to_u32(stride2)?,
                     };
+                    count += 1;
                 }
-                count += 1;
             }
+            acc1 = acc1.saturating_mul(d1);
+            acc2 = acc2.saturating_mul(d2);
         }
-        acc1 = acc1.saturating_mul(d1);
-        acc2 = acc2.saturating_mul(d2);
+        Ok(Broadcast {
+            elements: to_u32(output.num_elements())?,
+            loop_count: count as u32,
+            loops,
+        })
     }
-    params.elements = to_u32(output.num_elements())?;
-    params.loop_count = count as u32;
-    params.loops = loops;
-    Ok(())
-}
 
-fn to_u32(n: usize) -> Result<u32, KernelError> {
-    u32::try_from(n).map_err(|_| KernelError::Shape(text!("ADD tensor too large")))
-}
-
-fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
-    let params = ctx.op_data_at::<Params>(0)?;
-    let input1 = ctx.inputs.get(0)?;
-    let input2 = ctx.inputs.get(1)?;
-    let mut output = ctx.outputs.take(0)?;
-    match output.ty {
-        TensorType::Float32 => {
-            let (min, max) = (params.act_min_f32, params.act_max_f32);
-            broadcast(
-                params,
-                input1.as_f32()?,
-                input2.as_f32()?,
-                output.as_f32_mut()?,
-                |a, b| clamp_f32(a + b, min, max),
-            )
+    /// Writes `output[i] = op(a, b)` for every output element `i`, in order,
+    /// with `a` and `b` the input elements it reads.
+    pub(crate) fn run<A: Copy, B: Copy, O>(
+        &self,
+        input1: &[A],
+        input2: &[B],
+        output: &mut [O],
+        mut op: impl FnMut(A, B) -> O,
+    ) -> Result<(), KernelError> {
+        let elements = self.elements as usize;
+        if elements == 0 {
+            return Ok(());
         }
-        TensorType::Int32 => broadcast(
-            params,
-            input1.as_i32()?,
-            input2.as_i32()?,
-            output.as_i32_mut()?,
-            i32::wrapping_add,
-        ),
-        TensorType::Int8 => broadcast(
-            params,
-            input1.as_i8()?,
-            input2.as_i8()?,
-            output.as_i8_mut()?,
-            |a, b| add_int8(params, a, b),
-        ),
-        ty => Err(KernelError::UnsupportedType(text!("ADD output"), ty)),
-    }
-}
-
-/// One int8 sum, exactly as TFLM's `AddFunc` (arithmetic wraps where
-/// TFLM's would overflow, which valid zero points rule out).
-#[inline]
-fn add_int8(p: &Params, a: i8, b: i8) -> i8 {
-    let scale_input = |x: i8, offset: i32, multiplier: i32, shift: i32| {
-        let shifted = i32::from(x)
-            .wrapping_add(offset)
-            .wrapping_mul(1 << INT8_LEFT_SHIFT);
-        multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, multiplier, shift)
-    };
-    let sum = scale_input(a, p.input1_offset, p.input1_multiplier, p.input1_shift).wrapping_add(
-        scale_input(b, p.input2_offset, p.input2_multiplier, p.input2_shift),
-    );
-    let out = multiply_by_quantized_multiplier_smaller_than_one_exp(
-        sum,
-        p.output_multiplier,
-        p.output_shift,
-    )
-    .wrapping_add(p.output_offset);
-    out.max(p.act_min).min(p.act_max) as i8
-}
-
-/// Runs `op` over the broadcast loops, writing the output in order.
-fn broadcast<T: Copy>(
-    params: &Params,
-    input1: &[T],
-    input2: &[T],
-    output: &mut [T],
-    op: impl Fn(T, T) -> T,
-) -> Result<(), KernelError> {
-    let elements = params.elements as usize;
-    if elements == 0 {
-        return Ok(());
-    }
-    let loops = params
-        .loops
-        .get(..params.loop_count as usize)
-        .ok_or(KernelError::OpData)?;
-    let output = output.get_mut(..elements).ok_or(KernelError::Plan)?;
-    let Some((inner, outer)) = loops.split_first() else {
-        // Every dimension is 1: a single element.
-        let (a, b) = (input1.first(), input2.first());
-        let (Some(&a), Some(&b), Some(o)) = (a, b, output.first_mut()) else {
-            return Err(KernelError::Plan);
+        let loops = self
+            .loops
+            .get(..self.loop_count as usize)
+            .ok_or(KernelError::OpData)?;
+        let output = output.get_mut(..elements).ok_or(KernelError::Plan)?;
+        let Some((inner, outer)) = loops.split_first() else {
+            // Every dimension is 1: a single element.
+            let (a, b) = (input1.first(), input2.first());
+            let (Some(&a), Some(&b), Some(o)) = (a, b, output.first_mut()) else {
+                return Err(KernelError::Plan);
+            };
+            *o = op(a, b);
+            return Ok(());
         };
-        *o = op(a, b);
-        return Ok(());
-    };
-    // The furthest element each input reaches, checked once so that the
-    // indexing below cannot go out of bounds.
-    let last = |stride: fn(&Loop) -> u32| -> usize {
-        loops
-            .iter()
-            .map(|l| (l.size as usize).saturating_sub(1) * stride(l) as usize)
-            .sum()
-    };
-    if last(|l| l.stride1) >= input1.len() || last(|l| l.stride2) >= input2.len() {
-        return Err(KernelError::Plan);
-    }
+        // The furthest element each input reaches, checked once so that the
+        // indexing below cannot go out of bounds.
+        let last = |stride: fn(&Loop) -> u32| -> usize {
+            loops
+                .iter()
+                .map(|l| {
+                    (l.size as usize)
+                        .saturating_sub(1)
+                        .saturating_mul(stride(l) as usize)
+                })
+                .fold(0, usize::saturating_add)
+        };
+        if last(|l| l.stride1) >= input1.len() || last(|l| l.stride2) >= input2.len() {
+            return Err(KernelError::Plan);
+        }
 
-    let (inner_size, inner1, inner2) = (
-        inner.size as usize,
-        inner.stride1 as usize,
-        inner.stride2 as usize,
-    );
-    if inner_size == 0 {
-        return Err(KernelError::OpData);
-    }
-    let mut index = [0u32; MAX_RANK];
-    let (mut base1, mut base2) = (0usize, 0usize);
-    for out_row in output.chunks_exact_mut(inner_size) {
-        for (k, o) in out_row.iter_mut().enumerate() {
-            *o = op(input1[base1 + k * inner1], input2[base2 + k * inner2]);
+        let (inner_size, inner1, inner2) = (
+            inner.size as usize,
+            inner.stride1 as usize,
+            inner.stride2 as usize,
+        );
+        if inner_size == 0 {
+            return Err(KernelError::OpData);
         }
-        // Step the outer loops like an odometer.
-        for (l, i) in outer.iter().zip(index.iter_mut()) {
-            *i += 1;
-            base1 += l.stride1 as usize;
-            base2 += l.stride2 as usize;
-            if *i < l.size {
-                break;
+        let mut index = [0u32; MAX_LOOPS];
+        let (mut base1, mut base2) = (0usize, 0usize);
+        for out_row in output.chunks_exact_mut(inner_size) {
+            for (k, o) in out_row.iter_mut().enumerate() {
+                *o = op(input1[base1 + k * inner1], input2[base2 + k * inner2]);
             }
-            *i = 0;
-            base1 -= l.stride1 as usize * l.size as usize;
-            base2 -= l.stride2 as usize * l.size as usize;
+            // Step the outer loops like an odometer.
+            for (l, i) in outer.iter().zip(index.iter_mut()) {
+                *i += 1;
+                base1 += l.stride1 as usize;
+                base2 += l.stride2 as usize;
+                if *i < l.size {
+                    break;
+                }
+                *i = 0;
+                base1 -= l.stride1 as usize * l.size as usize;
+                base2 -= l.stride2 as usize * l.size as usize;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
-pub const KERNEL: Kernel = Kernel {
-    prepare,
-    eval,
-    output_aliases_input: false,
-};
+fn to_u32(n: impl TryInto<u32>) -> Result<u32, KernelError> {
+    n.try_into()
+        .map_err(|_| KernelError::Shape(text!("tensor too large")))
+}
+
+/// Whether a tensor has quantization parameters (TFLM's affine quantization).
+pub(crate) fn is_quantized(t: &TensorInfo<'_>) -> bool {
+    t.quantization
+        .is_some_and(|q| !q.scale.is_empty() && !q.zero_point.is_empty())
+}
+
+/// TFLite's `CalculateActivationRange<int32_t>`: the clamp of a fused
+/// activation on plain integers (TANH and SIGN_BIT clamp nothing, as there).
+pub(crate) fn activation_range_i32(activation: Activation) -> (i32, i32) {
+    match activation {
+        Activation::Relu => (0, i32::MAX),
+        Activation::Relu6 => (0, 6),
+        Activation::ReluN1To1 => (-1, 1),
+        Activation::None | Activation::Tanh | Activation::SignBit => (i32::MIN, i32::MAX),
+    }
+}
+
+/// The quantized integer types of activations: int8 and int16.
+pub(crate) trait QuantInt: Copy + Into<i32> {
+    /// `v`, already clamped to the type's range.
+    fn narrow(v: i32) -> Self;
+}
+
+impl QuantInt for i8 {
+    fn narrow(v: i32) -> Self {
+        v as i8
+    }
+}
+
+impl QuantInt for i16 {
+    fn narrow(v: i32) -> Self {
+        v as i16
+    }
+}
+
+/// The int8 / int16 fused-activation clamp, for the output's quantization
+/// and type (TFLM's `CalculateActivationRangeQuantized`).
+pub(crate) fn quantized_activation_range(
+    activation: Activation,
+    output: &TensorInfo<'_>,
+) -> Result<(i32, i32), KernelError> {
+    let (qmin, qmax) = match output.ty {
+        TensorType::Int16 => (i16::MIN.into(), i16::MAX.into()),
+        _ => (i8::MIN.into(), i8::MAX.into()),
+    };
+    try_activation_range_quantized(activation, output.zero_point(), output.scale(), qmin, qmax)
+        .map_err(|_| KernelError::Invalid(text!("activation range does not quantize")))
+}
+
+/// The rescaling of quantized ADD and SUB (and of SQUARED_DIFFERENCE's
+/// inputs): each input, offset by its zero point and shifted left for
+/// headroom, is brought to a common scale by a multiplier below one; the
+/// combined value is brought to the output scale by a third multiplier,
+/// offset by the output zero point and clamped.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct Rescale {
+    pub left_shift: i32,
+    pub input1_offset: i32,
+    pub input1_multiplier: i32,
+    pub input1_shift: i32,
+    pub input2_offset: i32,
+    pub input2_multiplier: i32,
+    pub input2_shift: i32,
+    pub output_offset: i32,
+    pub output_multiplier: i32,
+    pub output_shift: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+impl Rescale {
+    /// TFLM's headroom shift for ADD and SUB: 20 bits for int8, 15 for int16
+    /// (so that a 16-bit difference of two values still fits in 32 bits).
+    pub(crate) fn left_shift(ty: TensorType) -> i32 {
+        if ty == TensorType::Int16 {
+            15
+        } else {
+            20
+        }
+    }
+
+    /// TFLM's `CalculateOpDataAdd` and `CalculateOpDataSub` for int8 and
+    /// int16: the real multipliers in `f64`. (TFLM's published SUB source
+    /// divides in `f32` and widens the quotients; the `tflite-micro` package
+    /// this project checks against matches the `f64` quotients, as for ADD,
+    /// and not the `f32` ones: see the SUB tests.)
+    pub(crate) fn add_sub(
+        input1: &TensorInfo<'_>,
+        input2: &TensorInfo<'_>,
+        output: &TensorInfo<'_>,
+        activation: Activation,
+    ) -> Result<Self, KernelError> {
+        let left_shift = Self::left_shift(output.ty);
+        let (scale1, scale2) = (input1.scale(), input2.scale());
+        let twice_max_input_scale = 2.0 * f64::from(scale1.max(scale2));
+        let real_output =
+            twice_max_input_scale / ((1i64 << left_shift) as f64 * f64::from(output.scale()));
+        Self::new(
+            input1,
+            input2,
+            output,
+            activation,
+            [
+                f64::from(scale1) / twice_max_input_scale,
+                f64::from(scale2) / twice_max_input_scale,
+                real_output,
+            ],
+        )
+    }
+
+    /// ADD / SUB rescaling from the real multipliers `[input1, input2,
+    /// output]`, each of which must be in `(0, 1)` (TFLM aborts otherwise).
+    fn new(
+        input1: &TensorInfo<'_>,
+        input2: &TensorInfo<'_>,
+        output: &TensorInfo<'_>,
+        activation: Activation,
+        real: [f64; 3],
+    ) -> Result<Self, KernelError> {
+        if !is_quantized(output) {
+            return Err(KernelError::Invalid(text!("quantized output has no scale")));
+        }
+        let below_one = |r: f64| {
+            quantize_multiplier_smaller_than_one_exp(r).map_err(|_| {
+                KernelError::Invalid(text!("scales do not give multipliers below one"))
+            })
+        };
+        let (input1_multiplier, input1_shift) = below_one(real[0])?;
+        let (input2_multiplier, input2_shift) = below_one(real[1])?;
+        let (output_multiplier, output_shift) = below_one(real[2])?;
+        let (act_min, act_max) = quantized_activation_range(activation, output)?;
+        Ok(Rescale {
+            left_shift: Self::left_shift(output.ty),
+            input1_offset: input1.zero_point().wrapping_neg(),
+            input1_multiplier,
+            input1_shift,
+            input2_offset: input2.zero_point().wrapping_neg(),
+            input2_multiplier,
+            input2_shift,
+            output_offset: output.zero_point(),
+            output_multiplier,
+            output_shift,
+            act_min,
+            act_max,
+        })
+    }
+
+    /// Input 1 at the common scale (arithmetic wraps where TFLM's would
+    /// overflow, which valid zero points rule out).
+    #[inline]
+    pub(crate) fn input1(&self, x: impl Into<i32>) -> i32 {
+        self.input(
+            x.into(),
+            self.input1_offset,
+            self.input1_multiplier,
+            self.input1_shift,
+        )
+    }
+
+    /// Input 2 at the common scale.
+    #[inline]
+    pub(crate) fn input2(&self, x: impl Into<i32>) -> i32 {
+        self.input(
+            x.into(),
+            self.input2_offset,
+            self.input2_multiplier,
+            self.input2_shift,
+        )
+    }
+
+    #[inline]
+    fn input(&self, x: i32, offset: i32, multiplier: i32, shift: i32) -> i32 {
+        let shifted = x.wrapping_add(offset).wrapping_shl(self.left_shift as u32);
+        multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, multiplier, shift)
+    }
+
+    /// A combined value (sum or difference of the scaled inputs) as the
+    /// output type: rescaled, offset and clamped.
+    #[inline]
+    pub(crate) fn output<T: QuantInt>(&self, raw: i32) -> T {
+        let out = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            raw,
+            self.output_multiplier,
+            self.output_shift,
+        )
+        .wrapping_add(self.output_offset);
+        T::narrow(out.max(self.act_min).min(self.act_max))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -540,6 +663,48 @@ mod tests {
         );
     }
 
+    /// TFLM's int16 tests (QuantizedAdd*Int16), inputs and goldens quantized
+    /// as the tests do; zero points are 0 as TFLite requires for int16.
+    #[test]
+    fn int16_matches_tflm_tests() {
+        use fb::ActivationFunctionType as A;
+        let run = |s1: &[i32], a: &[i16], s2: &[i32], b: &[i16], scales: [f32; 3], act| {
+            OpTest::new(op::ADD)
+                .input(T::i16(s1, a).q(scales[0], 0))
+                .input(T::i16(s2, b).q(scales[1], 0))
+                .output(T::out(TensorType::Int16, s1).q(scales[2], 0))
+                .options(options(act))
+                .run()
+                .unwrap()
+                .i16(0)
+        };
+        let s = [1, 2, 2, 1];
+        let a = [-8, -4, 0, 4];
+        let b = [2, 4, 6, 8];
+        assert_eq!(
+            run(&s, &a, &s, &b, [0.25, 0.5, 1.0], A::NONE),
+            [-1, 1, 3, 5]
+        );
+        assert_eq!(
+            run(&s, &a, &s, &b, [0.25, 0.5, 1.0], A::RELU_N1_TO_1),
+            [-1, 1, 1, 1]
+        );
+        let shapes: [&[i32]; 4] = [&[6], &[2, 3], &[2, 1, 3], &[1, 3, 1, 2]];
+        let a = [-20, 2, 7, 8, 11, 20];
+        for s in shapes {
+            let b = [2, 4, 6, 10, 22, 2];
+            assert_eq!(
+                run(s, &a, s, &b, [0.1, 0.05, 0.1], A::NONE),
+                [-19, 4, 10, 13, 22, 21]
+            );
+            // A scalar (rank 0) second input.
+            assert_eq!(
+                run(s, &a, &[], &[2], [0.1, 0.05, 0.05], A::NONE),
+                [-38, 6, 16, 18, 24, 42]
+            );
+        }
+    }
+
     /// Int8 broadcasts of several shapes, against TFLM's output.
     fn int8_case(k: usize) -> OpTest {
         use fb::ActivationFunctionType as A;
@@ -577,6 +742,42 @@ mod tests {
         }
     }
 
+    /// Equal shapes of any rank run as one loop; a broadcast needing more
+    /// than 8 loops (alternating broadcast dimensions) is refused.
+    #[test]
+    fn broadcast_loops_merge_dimensions() {
+        let s9 = [1, 2, 1, 2, 1, 2, 1, 2, 3];
+        let a: Vec<f32> = (0..48).map(|v| v as f32).collect();
+        assert_eq!(
+            add_f32(&s9, &a, &s9, &a, &s9, fb::ActivationFunctionType::NONE),
+            a.iter().map(|v| 2.0 * v).collect::<Vec<_>>()
+        );
+        let shape = |dims: &'static [i32]| T::out(TensorType::Float32, dims);
+        let run = |d1: &'static [i32], d2: &'static [i32], d_out: &'static [i32]| {
+            let count = |d: &[i32]| d.iter().product::<i32>() as usize;
+            OpTest::new(op::ADD)
+                .input(T::f32(d1, &std::vec![1.0; count(d1)]))
+                .input(T::f32(d2, &std::vec![2.0; count(d2)]))
+                .output(shape(d_out))
+                .run()
+        };
+        // 8 alternating dimensions: 8 loops, fine.
+        let out = run(
+            &[2, 1, 2, 1, 2, 1, 2, 1],
+            &[1, 2, 1, 2, 1, 2, 1, 2],
+            &[2, 2, 2, 2, 2, 2, 2, 2],
+        )
+        .unwrap();
+        assert_eq!(out.f32(0), std::vec![3.0; 256]);
+        let e = run(
+            &[2, 1, 2, 1, 2, 1, 2, 1, 2],
+            &[1, 2, 1, 2, 1, 2, 1, 2, 1],
+            &[2, 2, 2, 2, 2, 2, 2, 2, 2],
+        )
+        .unwrap_err();
+        assert!(std::format!("{e}").contains("more than 8 loops"), "{e}");
+    }
+
     #[test]
     fn refuses_bad_types_and_shapes() {
         let err = |t: OpTest| std::format!("{}", t.run().unwrap_err());
@@ -597,14 +798,24 @@ mod tests {
         assert!(e.contains("float32") || e.contains("FLOAT32"), "{e}");
         let e = err(OpTest::new(op::ADD)
             .input(T::i16(&[2], &[0; 2]).q(1.0, 0))
-            .input(T::i16(&[2], &[0; 2]).q(1.0, 0))
+            .input(T::i8(&[2], &[0; 2]).q(1.0, 0))
             .output(T::out(TensorType::Int16, &[2]).q(1.0, 0)));
-        assert!(e.contains("int16"), "{e}");
+        assert!(e.contains("int8") || e.contains("INT8"), "{e}");
+        let e = err(OpTest::new(op::ADD)
+            .input(T::i16(&[2, 3], &[0; 6]).q(1.0, 0))
+            .input(T::i16(&[2, 3], &[0; 6]).q(1.0, 0))
+            .output(T::out(TensorType::Int16, &[2, 3]).q(0.0, 0)));
+        assert!(e.contains("multipliers"), "{e}");
+        let e = err(OpTest::new(op::ADD)
+            .input(T::f32(&[2], &[0.0; 2]))
+            .input(T::f32(&[2], &[0.0; 2]))
+            .output(T::out(TensorType::UInt8, &[2])));
+        assert!(e.contains("ADD output"), "{e}");
         let e = err(OpTest::new(op::ADD)
             .input(T::i8(&[2], &[0; 2]).q(1.0, 0))
             .input(T::i8(&[2], &[0; 2]).q(1.0, 0))
             .output(T::out(TensorType::Int8, &[2])));
-        assert!(e.contains("not quantized"), "{e}");
+        assert!(e.contains("no scale"), "{e}");
         // An output scale so small that the output multiplier is not below one.
         let e = err(OpTest::new(op::ADD)
             .input(T::i8(&[2], &[0; 2]).q(1.0, 0))

@@ -20,6 +20,7 @@ pub fn positive(v: i32, what: &'static str) -> Result<usize, KernelError> {
 use crate::kernel::{EvalContext, PrepareContext, TensorInfo};
 use crate::quant;
 use crate::schema::{Activation, TensorType};
+use crate::tensor::TensorView;
 use bytemuck::{Pod, Zeroable};
 use core::ops::Range;
 
@@ -172,6 +173,56 @@ impl PixelTaps {
     }
 }
 
+impl ConvWindow {
+    /// The window of TRANSPOSE_CONV: TFLM works its padding out as for a
+    /// convolution (dilation 1) whose input is the transposed convolution's
+    /// *output*; the output size that convolution would have does not
+    /// matter. `output` and `filter` are `(height, width)`.
+    /// [`ConvWindow::pixel_taps`] of an input pixel, with the output as the
+    /// image, then gives the output pixels it adds to.
+    pub fn transpose(
+        padding: Padding,
+        stride_h: i32,
+        stride_w: i32,
+        output: (usize, usize),
+        filter: (usize, usize),
+    ) -> Result<Self, KernelError> {
+        positive(stride_h, text!("stride_h must be at least 1"))?;
+        positive(stride_w, text!("stride_w must be at least 1"))?;
+        if filter.0 == 0 || filter.1 == 0 {
+            return Err(KernelError::Shape(text!(
+                "filter height and width must be at least 1"
+            )));
+        }
+        let (_, pad_h) = axis_out_and_pad(
+            padding,
+            output.0 as i64,
+            filter.0 as i64,
+            stride_h.into(),
+            1,
+        );
+        let (_, pad_w) = axis_out_and_pad(
+            padding,
+            output.1 as i64,
+            filter.1 as i64,
+            stride_w.into(),
+            1,
+        );
+        let fit = |v: i64| {
+            i32::try_from(v)
+                .map_err(|_| KernelError::Shape(text!("padding does not fit in 32 bits")))
+        };
+        Ok(ConvWindow {
+            stride_h,
+            stride_w,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_h: fit(pad_h)?,
+            pad_w: fit(pad_w)?,
+        })
+    }
+}
+
 /// `n / d` for `n >= 0` and `d > 0`, as `i64` division gives it, but with
 /// a 32-bit division whenever both fit (always, for real models): 32-bit
 /// targets would otherwise carry a 1 KiB 64-bit division routine.
@@ -290,6 +341,65 @@ impl ConvQuant {
         channel_dim: usize,
         at: usize,
     ) -> Result<Self, KernelError> {
+        Self::build(
+            ctx,
+            input,
+            filter,
+            output,
+            activation,
+            channel_dim,
+            at,
+            false,
+        )
+    }
+
+    /// [`ConvQuant::int8`], or the 16x8 case (TFLM's 16x8 kernels: int16
+    /// activations, int8 filter) when the input is int16: then the
+    /// activation range is int16's, and the input and output zero points
+    /// must be 0, as TFLite's quantization spec has them for int16 (those
+    /// kernels ignore them).
+    pub fn quantized(
+        ctx: &mut PrepareContext<'_, '_>,
+        input: &TensorInfo<'_>,
+        filter: &TensorInfo<'_>,
+        output: &TensorInfo<'_>,
+        activation: Activation,
+        channel_dim: usize,
+        at: usize,
+    ) -> Result<Self, KernelError> {
+        let int16 = input.ty == TensorType::Int16;
+        Self::build(
+            ctx,
+            input,
+            filter,
+            output,
+            activation,
+            channel_dim,
+            at,
+            int16,
+        )
+    }
+
+    /// [`ConvQuant::int8`] and [`ConvQuant::quantized`]; `int16` for the
+    /// 16x8 case.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        ctx: &mut PrepareContext<'_, '_>,
+        input: &TensorInfo<'_>,
+        filter: &TensorInfo<'_>,
+        output: &TensorInfo<'_>,
+        activation: Activation,
+        channel_dim: usize,
+        at: usize,
+        int16: bool,
+    ) -> Result<Self, KernelError> {
+        let symmetric =
+            |t: &TensorInfo<'_>| t.scales().is_some_and(|s| !s.is_empty()) && t.zero_point() == 0;
+        if int16 && !(symmetric(input) && symmetric(output)) {
+            return Err(KernelError::Invalid(text!(
+                "int16 input and output need a scale and zero point 0"
+            )));
+        }
         let channels = filter.shape.dim(channel_dim);
         let filter_scales =
             filter
@@ -298,6 +408,7 @@ impl ConvQuant {
                 .ok_or(KernelError::Invalid(text!(
                     "int8 filter has no quantization scale"
                 )))?;
+        // (`int16` checked these already.)
         if input.scales().is_none_or(|s| s.is_empty()) {
             return Err(KernelError::Invalid(text!(
                 "int8 input has no quantization scale"
@@ -347,12 +458,17 @@ impl ConvQuant {
             ctx.write_op_data(at + 4 * (channels + c), &[shift])?;
         }
         let output_zero_point = output.zero_point();
+        let (qmin, qmax) = if int16 {
+            (i16::MIN.into(), i16::MAX.into())
+        } else {
+            (i8::MIN.into(), i8::MAX.into())
+        };
         let (act_min, act_max) = quant::try_activation_range_quantized(
             activation,
             output_zero_point,
             output_scale,
-            i8::MIN.into(),
-            i8::MAX.into(),
+            qmin,
+            qmax,
         )
         .map_err(|_| KernelError::Invalid(text!("fused activation range does not quantize")))?;
         Ok(ConvQuant {
@@ -367,7 +483,7 @@ impl ConvQuant {
         })
     }
 
-    /// The per-channel multipliers and shifts [`ConvQuant::int8`] wrote at
+    /// The per-channel multipliers and shifts [`ConvQuant::quantized`] wrote at
     /// byte `at` of the per-op data, checked against the output's channels.
     pub fn channel_params<'a>(
         ctx: &EvalContext<'a>,
@@ -394,6 +510,20 @@ impl ConvQuant {
             .wrapping_add(self.output_offset)
             .max(self.act_min)
             .min(self.act_max) as i8
+    }
+
+    /// The output value of channel `c` of a 16x8 kernel from `sum`, the
+    /// exact sum of its products: bias, multiplier and shift as TFLM applies
+    /// them at its accumulator's width (see [`QuantBias`]), output zero
+    /// point (0), clamp to the activation range.
+    #[inline]
+    pub fn finish(&self, sum: i64, bias: &QuantBias<'_>, c: usize, m: i32, s: i32) -> i32 {
+        let scaled = bias.rescale(sum, c, m, s);
+        // std::min(std::max(x, act_min), act_max), as TFLM writes it.
+        scaled
+            .wrapping_add(self.output_offset)
+            .max(self.act_min)
+            .min(self.act_max)
     }
 }
 
@@ -433,6 +563,87 @@ pub fn conv_types(
         }
     }
     Ok(input.ty)
+}
+
+/// [`conv_types`] with TFLM's 16x8 path as well: int16 input and output,
+/// an int8 filter, and a bias of one of `int16_biases` (the types the
+/// operator's TFLM kernel reads with int16 activations). Says which path
+/// runs: `Float32`, `Int8` or `Int16`.
+pub fn conv_types_16x8(
+    input: &TensorInfo<'_>,
+    filter: &TensorInfo<'_>,
+    bias: Option<&TensorInfo<'_>>,
+    output: &TensorInfo<'_>,
+    int16_biases: &[TensorType],
+) -> Result<TensorType, KernelError> {
+    if input.ty != TensorType::Int16 {
+        return conv_types(input, filter, bias, output);
+    }
+    output.expect(TensorType::Int16)?;
+    match filter.ty {
+        TensorType::Int8 => {}
+        TensorType::Int4 => return Err(KernelError::Unsupported(text!("int4 filters"))),
+        ty => return Err(KernelError::UnsupportedType(text!("filter"), ty)),
+    }
+    if let Some(bias) = bias {
+        if !int16_biases.contains(&bias.ty) {
+            return Err(KernelError::UnsupportedType(text!("bias"), bias.ty));
+        }
+    }
+    Ok(TensorType::Int16)
+}
+
+/// The bias of a 16x8 kernel (int16 activations, int8 weights). Its type
+/// also says how wide TFLM's accumulator is: int32 with an int32 bias,
+/// int64 with an int64 bias (or an int16 one, which TRANSPOSE_CONV
+/// widens). Without a bias, the model's `quantized_bias_type` decides.
+#[derive(Clone, Copy, Debug)]
+pub enum QuantBias<'a> {
+    /// int64 accumulators.
+    Wide(Option<&'a [i64]>),
+    /// int64 accumulators, int16 bias.
+    WideFrom16(&'a [i16]),
+    /// int32 accumulators.
+    Narrow(Option<&'a [i32]>),
+}
+
+impl<'a> QuantBias<'a> {
+    /// The bias of `view`; with none, int32 accumulators if `narrow`.
+    /// `prepare` checked its type against what the operator accepts.
+    pub fn of(view: Option<TensorView<'a>>, narrow: bool) -> Result<Self, KernelError> {
+        let Some(view) = view else {
+            return Ok(if narrow {
+                QuantBias::Narrow(None)
+            } else {
+                QuantBias::Wide(None)
+            });
+        };
+        match view.ty {
+            TensorType::Int64 => Ok(QuantBias::Wide(Some(view.as_i64()?))),
+            TensorType::Int32 => Ok(QuantBias::Narrow(Some(view.as_i32()?))),
+            TensorType::Int16 => Ok(QuantBias::WideFrom16(view.as_i16()?)),
+            ty => Err(KernelError::UnsupportedType(text!("bias"), ty)),
+        }
+    }
+
+    /// Adds output channel `c`'s bias to `sum` (the exact sum of the
+    /// channel's products) and applies the channel's multiplier and shift
+    /// as TFLM does with its accumulator: int32 (where C++'s sum wraps in
+    /// practice: the truncated exact sum is the same) and the 32-bit
+    /// `MultiplyByQuantizedMultiplier`, or int64 and the 64-bit one.
+    #[inline]
+    pub fn rescale(&self, sum: i64, c: usize, multiplier: i32, shift: i32) -> i32 {
+        let bias = match *self {
+            QuantBias::Narrow(bias) => {
+                let bias = bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
+                let acc = (sum as i32).wrapping_add(bias);
+                return quant::multiply_by_quantized_multiplier(acc, multiplier, shift);
+            }
+            QuantBias::Wide(bias) => bias.and_then(|b| b.get(c)).copied().unwrap_or(0),
+            QuantBias::WideFrom16(bias) => bias.get(c).copied().map_or(0, i64::from),
+        };
+        quant::multiply_by_quantized_multiplier_i64(sum.wrapping_add(bias), multiplier, shift)
+    }
 }
 
 /// Size in bytes of a per-op data header `H` followed by two `i32` arrays
@@ -588,6 +799,9 @@ pub mod conv_testing {
         pub activation: Activation,
         /// DEPTHWISE_CONV_2D only.
         pub depth_multiplier: i32,
+        /// CONV_2D only: `quantized_bias_type` INT32 (int32 accumulators
+        /// for a 16x8 convolution without a bias).
+        pub quantized_bias_int32: bool,
     }
 
     /// A convolution with the tensors as `T` values, to run or to spoil.
@@ -643,7 +857,11 @@ pub mod conv_testing {
                             dilation_h_factor: opts.dilation.0,
                             dilation_w_factor: opts.dilation.1,
                             fused_activation_function: act,
-                            ..Default::default()
+                            quantized_bias_type: if opts.quantized_bias_int32 {
+                                fb::TensorType::INT32
+                            } else {
+                                fb::TensorType::FLOAT32
+                            },
                         },
                     );
                     (fb::BuiltinOptions::Conv2DOptions, o.as_union_value())
@@ -715,6 +933,7 @@ pub mod conv_testing {
                     dilation: self.dilation,
                     activation: self.activation,
                     depth_multiplier: self.depth_multiplier,
+                    quantized_bias_int32: false,
                 },
             }
         }
@@ -723,6 +942,77 @@ pub mod conv_testing {
         pub fn check(&self, op: BuiltinOperator) {
             let out = self.conv(op).run().unwrap();
             assert_eq!(out.i8(0), self.expected);
+        }
+    }
+
+    /// The bias of a 16x8 case.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Bias16Data {
+        None,
+        I64(&'static [i64]),
+        I32(&'static [i32]),
+    }
+
+    /// An int64 tensor (the testing builder has no constructor for one).
+    pub fn t_i64(shape: &[i32], values: &[i64]) -> T {
+        let mut t = T::out(TensorType::Int64, shape);
+        t.data = bytemuck::cast_slice(values).to_vec();
+        t
+    }
+
+    /// A 16x8 case: int16 input and output (zero points 0), per-channel
+    /// (or per-tensor) int8 filter along `filter_dim`, and TFLM's output.
+    pub struct CaseI16 {
+        pub input_shape: [i32; 4],
+        pub input: &'static [i16],
+        pub filter_shape: [i32; 4],
+        pub filter: &'static [i8],
+        pub bias: Bias16Data,
+        pub output_shape: [i32; 4],
+        pub input_scale: f32,
+        pub filter_scales: &'static [f32],
+        pub filter_dim: i32,
+        pub output_scale: f32,
+        pub padding: Padding,
+        pub stride: (i32, i32),
+        pub activation: Activation,
+        pub depth_multiplier: i32,
+        pub expected: &'static [i16],
+    }
+
+    impl CaseI16 {
+        pub fn conv(&self, op: BuiltinOperator) -> Conv {
+            let zeros: Vec<i64> = std::vec![0; self.filter_scales.len()];
+            let channels = [self.output_shape[3]];
+            let (two_inputs, bias) = match self.bias {
+                Bias16Data::None => (true, None),
+                Bias16Data::I64(b) => (false, Some(t_i64(&channels, b).constant())),
+                Bias16Data::I32(b) => (false, Some(T::i32(&channels, b).constant())),
+            };
+            Conv {
+                op,
+                input: T::i16(&self.input_shape, self.input).q(self.input_scale, 0),
+                filter: T::i8(&self.filter_shape, self.filter)
+                    .per_channel(self.filter_scales, &zeros, self.filter_dim)
+                    .constant(),
+                bias,
+                two_inputs,
+                output: T::out(TensorType::Int16, &self.output_shape).q(self.output_scale, 0),
+                opts: Opts {
+                    padding: self.padding,
+                    stride: self.stride,
+                    dilation: (1, 1),
+                    activation: self.activation,
+                    depth_multiplier: self.depth_multiplier,
+                    quantized_bias_int32: false,
+                },
+            }
+        }
+
+        /// Runs the case and checks the output bit for bit.
+        pub fn check(&self, op: BuiltinOperator) {
+            let out = self.conv(op).run().unwrap();
+            assert_eq!(out.i16(0), self.expected);
         }
     }
 
@@ -758,6 +1048,7 @@ pub mod conv_testing {
                     dilation: self.dilation,
                     activation: self.activation,
                     depth_multiplier: self.depth_multiplier,
+                    quantized_bias_int32: false,
                 },
             }
         }

@@ -1,12 +1,16 @@
 //! CONV_2D: 2-D convolution of an NHWC input with `[out_c, h, w, in_c]`
 //! filters, plus an optional bias and a fused activation.
 //!
-//! Two paths, as TFLM's reference kernels:
+//! Three paths, as TFLM's reference kernels:
 //! - float32 input, filter, bias and output;
 //! - int8 input and output with an int8 filter quantized per output channel
 //!   (filter dimension 0) or per tensor, and an optional int32 bias. Each
 //!   output channel has its own fixed-point multiplier and shift, worked out
-//!   once in `prepare` and kept in the per-op data.
+//!   once in `prepare` and kept in the per-op data;
+//! - 16x8: int16 input and output (zero points 0) with the same int8 filter
+//!   and an optional int64 or int32 bias. TFLM accumulates in int64 with an
+//!   int64 bias and in int32 with an int32 one (without a bias, the
+//!   options' `quantized_bias_type` decides), each with its own rounding.
 //!
 //! Grouped convolution (input channels = filter input channels × groups)
 //! runs as TFLM's reference runs it: output channel `oc` belongs to group
@@ -16,8 +20,8 @@
 //! quantization spec makes int8 weights symmetric (zero point 0).
 
 use super::common::{
-    clamp_f32, conv_activation, conv_op_data_len, conv_types, for_each_output_pixel, nhwc,
-    ConvQuant, ConvWindow, PixelTaps,
+    clamp_f32, conv_activation, conv_op_data_len, conv_types, conv_types_16x8,
+    for_each_output_pixel, nhwc, ConvQuant, ConvWindow, PixelTaps, QuantBias,
 };
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
 use crate::schema::{Conv2DOptions, TensorType};
@@ -30,16 +34,21 @@ use bytemuck::{Pod, Zeroable};
 struct OpData {
     window: ConvWindow,
     quant: ConvQuant,
-    /// Entries in each per-channel array: the output channels for int8, 0
-    /// for float.
+    /// Entries in each per-channel array: the output channels for int8 and
+    /// int16, 0 for float.
     channels: i32,
     groups: i32,
+    /// 1 when the 16x8 path accumulates in int32 (see [`QuantBias`]).
+    acc32: i32,
 }
 
 const HEADER: usize = core::mem::size_of::<OpData>();
 
-/// `FLOAT`: whether the float32 path is compiled in (see [`KERNEL_INT8`]).
-fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `FLOAT` and `INT16`: whether the float32 and 16x8 paths are compiled in
+/// (see [`KERNEL_INT8`] and [`KERNEL_INT8_ONLY`]).
+fn prepare<const FLOAT: bool, const INT16: bool>(
+    ctx: &mut PrepareContext<'_, '_>,
+) -> Result<(), KernelError> {
     if !(2..=3).contains(&ctx.inputs_len()) {
         return Err(KernelError::Invalid(text!(
             "CONV_2D takes an input, a filter and an optional bias"
@@ -54,7 +63,17 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
     let filter = ctx.input(1)?;
     let bias = ctx.optional_input(2)?;
     let output = ctx.output(0)?;
-    let ty = conv_types(&input, &filter, bias.as_ref(), &output)?;
+    if !INT16 && input.ty == TensorType::Int16 {
+        return Err(KernelError::Unsupported(text!(
+            "int16 CONV_2D with the int8-only kernel (register conv_2d::KERNEL_INT8)"
+        )));
+    }
+    let ty = if INT16 {
+        let int16_biases = [TensorType::Int64, TensorType::Int32];
+        conv_types_16x8(&input, &filter, bias.as_ref(), &output, &int16_biases)?
+    } else {
+        conv_types(&input, &filter, bias.as_ref(), &output)?
+    };
     if !FLOAT && input.ty == TensorType::Float32 {
         return Err(KernelError::Unsupported(text!(
             "float32 CONV_2D with the int8-only kernel (register conv_2d::KERNEL)"
@@ -110,19 +129,28 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
         (out_h, out_w),
     )?;
 
-    let channels = if ty == TensorType::Int8 { out_c } else { 0 };
+    let channels = if ty == TensorType::Float32 { 0 } else { out_c };
     let too_big = |_| KernelError::Shape(text!("CONV_2D has too many channels"));
     ctx.alloc_op_data(conv_op_data_len::<OpData>(channels)?)?;
-    let quant = if ty == TensorType::Int8 {
-        ConvQuant::int8(ctx, &input, &filter, &output, activation, 0, HEADER)?
-    } else {
+    let quant = if ty == TensorType::Float32 {
         ConvQuant::float(activation)
+    } else if INT16 {
+        ConvQuant::quantized(ctx, &input, &filter, &output, activation, 0, HEADER)?
+    } else {
+        ConvQuant::int8(ctx, &input, &filter, &output, activation, 0, HEADER)?
+    };
+    // As TFLM: an int32 bias, or none where the model says its quantized
+    // bias would be int32, means int32 accumulators.
+    let acc32 = match &bias {
+        Some(bias) => bias.ty == TensorType::Int32,
+        None => options.quantized_bias_type == TensorType::Int32,
     };
     let header = OpData {
         window,
         quant,
         channels: i32::try_from(channels).map_err(too_big)?,
         groups: i32::try_from(groups).map_err(too_big)?,
+        acc32: i32::from(acc32),
     };
     ctx.write_op_data(0, &[header])
 }
@@ -163,15 +191,15 @@ impl Dims {
 /// `oc`'s group) and `oc`'s weights for them.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn for_each_tap<T, A>(
+fn for_each_tap<I, W, A>(
     d: &Dims,
     taps: &PixelTaps,
-    input: &[T],
-    filter: &[T],
+    input: &[I],
+    filter: &[W],
     b: usize,
     oc: usize,
     mut acc: A,
-    body: impl Fn(A, &[T], &[T]) -> A,
+    body: impl Fn(A, &[I], &[W]) -> A,
 ) -> Result<A, KernelError> {
     // Input channels of this output channel's group.
     let first_channel = (oc / d.per_group) * d.f_c;
@@ -193,7 +221,9 @@ fn for_each_tap<T, A>(
     Ok(acc)
 }
 
-fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const FLOAT: bool, const INT16: bool>(
+    ctx: &mut EvalContext<'_>,
+) -> Result<(), KernelError> {
     let p = *ctx.op_data_at::<OpData>(0)?;
     let input = ctx.inputs.get(0)?;
     let filter = ctx.inputs.get(1)?;
@@ -238,6 +268,12 @@ fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError>
             let bias = bias.map(|b| b.as_i32()).transpose()?;
             let (input, filter, output) = (input.as_i8()?, filter.as_i8()?, output.as_i8_mut()?);
             conv_i8(&p, &d, input, filter, bias, multipliers, shifts, output)
+        }
+        TensorType::Int16 if INT16 => {
+            let (multipliers, shifts) = ConvQuant::channel_params(ctx, HEADER, p.channels, out_c)?;
+            let bias = QuantBias::of(bias, p.acc32 != 0)?;
+            let (input, filter, output) = (input.as_i16()?, filter.as_i8()?, output.as_i16_mut()?);
+            conv_i16(&p, &d, input, filter, bias, (multipliers, shifts), output)
         }
         ty => Err(KernelError::UnsupportedType(text!("input"), ty)),
     }
@@ -305,9 +341,39 @@ fn conv_i8(
     })
 }
 
+/// The 16x8 path: int16 input and output, int8 filter; `bias` also says
+/// how wide TFLM's accumulator is.
+fn conv_i16(
+    p: &OpData,
+    d: &Dims,
+    input: &[i16],
+    filter: &[i8],
+    bias: QuantBias<'_>,
+    (multipliers, shifts): (&[i32], &[i32]),
+    output: &mut [i16],
+) -> Result<(), KernelError> {
+    for_each_output_pixel(output, d.out_h, d.out_w, d.out_c, |b, out_y, out_x, out| {
+        let taps = p
+            .window
+            .pixel_taps(out_y, out_x, (d.f_h, d.f_w), (d.in_h, d.in_w));
+        let params = multipliers.iter().zip(shifts);
+        for (oc, (o, (&multiplier, &shift))) in out.iter_mut().zip(params).enumerate() {
+            // The exact sum (each product fits in 23 bits).
+            let sum = for_each_tap(d, &taps, input, filter, b, oc, 0i64, |mut acc, xs, ws| {
+                for (&x, &w) in xs.iter().zip(ws) {
+                    acc = acc.wrapping_add(i64::from(i32::from(x) * i32::from(w)));
+                }
+                acc
+            })?;
+            *o = p.quant.finish(sum, &bias, oc, multiplier, shift) as i16;
+        }
+        Ok(())
+    })
+}
+
 pub const KERNEL: Kernel = Kernel {
-    prepare: prepare::<true>,
-    eval: eval::<true>,
+    prepare: prepare::<true, true>,
+    eval: eval::<true, true>,
     output_aliases_input: false,
 };
 
@@ -315,14 +381,22 @@ pub const KERNEL: Kernel = Kernel {
 /// `Register_CONV_2D_INT8`: firmware for an integer model registers it to
 /// leave out the float path.
 pub const KERNEL_INT8: Kernel = Kernel {
-    prepare: prepare::<false>,
-    eval: eval::<false>,
+    prepare: prepare::<false, true>,
+    eval: eval::<false, true>,
+    output_aliases_input: false,
+};
+
+/// CONV_2D for int8 tensors only: no float32 and no 16x8 path, for firmware
+/// whose model has neither (the 16x8 path is about 1 KiB of code).
+pub const KERNEL_INT8_ONLY: Kernel = Kernel {
+    prepare: prepare::<false, false>,
+    eval: eval::<false, false>,
     output_aliases_input: false,
 };
 
 #[cfg(test)]
 mod tests {
-    use super::super::common::conv_testing::{CaseF32, CaseI8};
+    use super::super::common::conv_testing::{t_i64, Bias16Data, CaseF32, CaseI16, CaseI8};
     use crate::schema::{op, Activation, Padding, TensorType};
     use crate::testing::T;
 
@@ -712,13 +786,6 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_run() {
-        // int16 activations (TFLM's 16x8 path) are not supported yet.
-        let mut conv = TFLM_SIMPLE_PER_CHANNEL.conv(op::CONV_2D);
-        conv.input = T::i16(&[2, 2, 4, 1], &[0; 16]).q(0.5, 0);
-        conv.output = T::out(TensorType::Int16, &[2, 1, 2, 3]).q(1.0, 0);
-        let err = error_of(conv);
-        assert!(err.contains("int16"), "{err}");
-
         // Float input with int8 weights is a hybrid model.
         let mut conv = TFLM_SIMPLE_F32.conv(op::CONV_2D);
         conv.filter = TFLM_SIMPLE_PER_CHANNEL.conv(op::CONV_2D).filter;
@@ -794,5 +861,151 @@ mod tests {
         conv.opts.stride = (0, 2);
         let err = error_of(conv);
         assert!(err.contains("stride_h"), "{err}");
+    }
+
+    // 16x8 cases made by running TFLM (the tflite-micro Python package) on
+    // one-operator models with seeded random data.
+
+    // CONV16_BIAS64_SAME_RELU: int64 bias (int64 accumulators), stride 1, SAME, RELU.
+    const CONV16_BIAS64_SAME_RELU: CaseI16 = CaseI16 {
+        input_shape: [1, 4, 4, 2],
+        input: &[
+            -899, 2416, 47, -2809, -1795, 3796, -2831, 2942, -3134, 3225, -2438, 3696, 1762, 969,
+            1432, -1031, -262, -3537, 3849, 1589, 3045, 1053, 1008, 1192, -3219, -3948, -3514,
+            3566, 2650, -904, -3718, -3438,
+        ],
+        filter_shape: [3, 3, 3, 2],
+        filter: &[
+            7, -39, -124, 31, -9, -122, -51, 96, -109, 90, 98, -116, -93, 77, -116, -80, 78, 50, 5,
+            -88, -73, 49, -61, 117, -16, 124, -44, 42, -80, -86, 100, -27, 65, -57, -126, 116, 115,
+            -51, 99, 16, -24, -24, 62, -92, 96, -29, -65, 69, 116, -22, 120, 46, 26, 21,
+        ],
+        bias: Bias16Data::I64(&[158381, -338389, 237266]),
+        output_shape: [1, 4, 4, 3],
+        input_scale: 0.001,
+        filter_scales: &[0.010669168, 0.009307441, 0.005940738],
+        filter_dim: 0,
+        output_scale: 0.0009879189,
+        padding: Padding::Same,
+        stride: (1, 1),
+        activation: Activation::Relu,
+        depth_multiplier: 1,
+        expected: &[
+            9767, 3663, 0, 2968, 0, 0, 1020, 0, 3071, 10959, 6699, 0, 14517, 0, 1273, 1238, 2946,
+            0, 4044, 15722, 3780, 0, 0, 1788, 7717, 8669, 0, 1579, 0, 0, 0, 0, 0, 2774, 0, 2362, 0,
+            0, 1829, 6094, 0, 1106, 0, 3630, 3629, 0, 0, 3866,
+        ],
+    };
+
+    // CONV16_BIAS32_S2_VALID: int32 bias (int32 accumulators), stride 2, VALID.
+    const CONV16_BIAS32_S2_VALID: CaseI16 = CaseI16 {
+        input_shape: [1, 5, 5, 2],
+        input: &[
+            3456, -3395, -2558, -2875, -1703, 3029, -937, -530, 2886, -3013, 1095, 3400, -1056,
+            -2161, 3997, -3355, -64, 304, -2671, 605, -3125, -3334, -2815, 1415, -1553, -1589, 478,
+            3936, 2869, -1234, 3153, 1731, -2881, 1018, -2456, 697, -1969, -3542, -2951, 2467,
+            -3411, -1441, -716, 302, -3332, 2817, 1505, 1340, 29, -2222,
+        ],
+        filter_shape: [2, 3, 3, 2],
+        filter: &[
+            -127, 6, 56, 67, -120, 77, -72, 42, 83, -38, 58, -46, 86, 43, -48, -91, -7, -76, -66,
+            -77, -67, -10, 83, 29, 73, 1, 0, 69, 92, 116, 68, -105, -67, -86, 8, 65,
+        ],
+        bias: Bias16Data::I32(&[-192058, -68023]),
+        output_shape: [1, 2, 2, 2],
+        input_scale: 0.001,
+        filter_scales: &[0.01489203, 0.0123576],
+        filter_dim: 0,
+        output_scale: 0.0015580545,
+        padding: Padding::Valid,
+        stride: (2, 2),
+        activation: Activation::None,
+        depth_multiplier: 1,
+        expected: &[-3624, 900, -16837, -1597, -9174, 5150, -4315, -7957],
+    };
+
+    #[test]
+    fn int16_is_bit_exact_with_tflm() {
+        CONV16_BIAS64_SAME_RELU.check(op::CONV_2D);
+        CONV16_BIAS32_S2_VALID.check(op::CONV_2D);
+    }
+
+    #[test]
+    fn int16_accumulators_follow_the_bias_type() {
+        let run = |bias: Bias16Data, quantized_bias_int32: bool| {
+            let mut conv = CaseI16 {
+                bias,
+                ..CONV16_BIAS32_S2_VALID
+            }
+            .conv(op::CONV_2D);
+            conv.opts.quantized_bias_int32 = quantized_bias_int32;
+            conv.run().unwrap().i16(0)
+        };
+        // Without a bias the options' quantized_bias_type says which
+        // accumulator TFLM uses: int64 by default, int32 when it says INT32.
+        let wide = run(Bias16Data::I64(&[0, 0]), false);
+        let narrow = run(Bias16Data::I32(&[0, 0]), false);
+        assert_eq!(run(Bias16Data::None, false), wide);
+        assert_eq!(run(Bias16Data::None, true), narrow);
+        // The two round differently here (int32 sums use the full 31-bit
+        // multiplier, int64 ones a 16-bit one).
+        assert_ne!(wide, narrow);
+    }
+
+    #[test]
+    fn int16_refuses_what_tflm_cannot_run() {
+        // TFLM's 16x8 kernel ignores zero points: they must be 0.
+        let mut conv = CONV16_BIAS32_S2_VALID.conv(op::CONV_2D);
+        conv.input = conv.input.q(0.001, 3);
+        let err = error_of(conv);
+        assert!(err.contains("zero point 0"), "{err}");
+
+        // int16 biases are not read by CONV_2D.
+        let mut conv = CONV16_BIAS32_S2_VALID.conv(op::CONV_2D);
+        conv.bias = Some(T::i16(&[2], &[0; 2]).constant());
+        let err = error_of(conv);
+        assert!(err.contains("bias"), "{err}");
+
+        // The output has the input's type.
+        let mut conv = CONV16_BIAS32_S2_VALID.conv(op::CONV_2D);
+        conv.output = T::out(TensorType::Int8, &[1, 2, 2, 2]).q(0.1, 0);
+        assert!(conv.run().is_err());
+
+        // The filter is int8.
+        let mut conv = CONV16_BIAS32_S2_VALID.conv(op::CONV_2D);
+        conv.filter = T::i16(&[2, 3, 3, 2], &[0; 36]).q(0.01, 0).constant();
+        let err = error_of(conv);
+        assert!(err.contains("filter"), "{err}");
+
+        // An int64 bias of the wrong size.
+        let mut conv = CONV16_BIAS64_SAME_RELU.conv(op::CONV_2D);
+        conv.bias = Some(t_i64(&[2], &[0; 2]).constant());
+        let err = error_of(conv);
+        assert!(err.contains("bias"), "{err}");
+    }
+
+    #[test]
+    fn the_integer_kernels_run_16x8_unless_int8_only() {
+        let run = |kernel, conv: super::super::common::conv_testing::Conv| {
+            let mut resolver = crate::resolver::MutableOpResolver::<1>::new();
+            resolver.register(op::CONV_2D, kernel).unwrap();
+            conv.op_test()
+                .run_with(&resolver, 1 << 16)
+                .map_err(|e| std::format!("{e}"))
+        };
+        let case = &CONV16_BIAS32_S2_VALID;
+        let out = run(super::KERNEL_INT8, case.conv(op::CONV_2D)).unwrap();
+        assert_eq!(out.i16(0), case.expected);
+        let err = run(super::KERNEL_INT8_ONLY, case.conv(op::CONV_2D)).unwrap_err();
+        assert!(err.contains("int8-only"), "{err}");
+        // int8 runs with either, float with neither.
+        let out = run(
+            super::KERNEL_INT8_ONLY,
+            TFLM_SIMPLE_PER_CHANNEL.conv(op::CONV_2D),
+        )
+        .unwrap();
+        assert_eq!(out.i8(0), TFLM_SIMPLE_PER_CHANNEL.expected);
+        let err = run(super::KERNEL_INT8_ONLY, TFLM_SIMPLE_F32.conv(op::CONV_2D)).unwrap_err();
+        assert!(err.contains("int8-only"), "{err}");
     }
 }

@@ -6,19 +6,22 @@
 //! `out_c = in_c × depth_multiplier`; `prepare` checks that against the
 //! filter shape, where TFLM only asserts it in debug builds.
 //!
-//! Two paths, as TFLM's reference kernels:
+//! Three paths, as TFLM's reference kernels:
 //! - float32 input, filter, bias and output;
 //! - int8 input and output with an int8 filter quantized per output channel
 //!   (filter dimension 3) or per tensor, and an optional int32 bias. Each
 //!   output channel has its own fixed-point multiplier and shift, worked out
-//!   once in `prepare` and kept in the per-op data.
+//!   once in `prepare` and kept in the per-op data;
+//! - 16x8: int16 input and output (zero points 0) with the same int8 filter
+//!   and an optional int64 bias, accumulated in int64. (TFLM reads any bias
+//!   of this path as int64, so an int32 one is refused.)
 //!
 //! Like TFLM, the int8 path ignores the filter zero point: TFLite's
 //! quantization spec makes int8 weights symmetric (zero point 0).
 
 use super::common::{
-    clamp_f32, conv_activation, conv_op_data_len, conv_types, for_each_output_pixel, nhwc,
-    ConvQuant, ConvWindow, PixelTaps,
+    clamp_f32, conv_activation, conv_op_data_len, conv_types, conv_types_16x8,
+    for_each_output_pixel, nhwc, ConvQuant, ConvWindow, PixelTaps, QuantBias,
 };
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
 use crate::schema::{DepthwiseConv2DOptions, TensorType};
@@ -31,16 +34,19 @@ use bytemuck::{Pod, Zeroable};
 struct OpData {
     window: ConvWindow,
     quant: ConvQuant,
-    /// Entries in each per-channel array: the output channels for int8, 0
-    /// for float.
+    /// Entries in each per-channel array: the output channels for int8 and
+    /// int16, 0 for float.
     channels: i32,
     depth_multiplier: i32,
 }
 
 const HEADER: usize = core::mem::size_of::<OpData>();
 
-/// `FLOAT`: whether the float32 path is compiled in (see [`KERNEL_INT8`]).
-fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `FLOAT` and `INT16`: whether the float32 and 16x8 paths are compiled in
+/// (see [`KERNEL_INT8`] and [`KERNEL_INT8_ONLY`]).
+fn prepare<const FLOAT: bool, const INT16: bool>(
+    ctx: &mut PrepareContext<'_, '_>,
+) -> Result<(), KernelError> {
     if !(2..=3).contains(&ctx.inputs_len()) {
         return Err(KernelError::Invalid(text!(
             "DEPTHWISE_CONV_2D takes an input, a filter and an optional bias"
@@ -57,7 +63,17 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
     let filter = ctx.input(1)?;
     let bias = ctx.optional_input(2)?;
     let output = ctx.output(0)?;
-    let ty = conv_types(&input, &filter, bias.as_ref(), &output)?;
+    if !INT16 && input.ty == TensorType::Int16 {
+        return Err(KernelError::Unsupported(text!(
+            "int16 DEPTHWISE_CONV_2D with the int8-only kernel (register depthwise_conv_2d::KERNEL_INT8)"
+        )));
+    }
+    let ty = if INT16 {
+        let int16_biases = [TensorType::Int64];
+        conv_types_16x8(&input, &filter, bias.as_ref(), &output, &int16_biases)?
+    } else {
+        conv_types(&input, &filter, bias.as_ref(), &output)?
+    };
     if !FLOAT && input.ty == TensorType::Float32 {
         return Err(KernelError::Unsupported(text!(
             "float32 DEPTHWISE_CONV_2D with the int8-only kernel (register depthwise_conv_2d::KERNEL)"
@@ -120,19 +136,23 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
         (out_h, out_w),
     )?;
 
-    let channels = if ty == TensorType::Int8 { out_c } else { 0 };
+    let channels = if ty == TensorType::Float32 { 0 } else { out_c };
     ctx.alloc_op_data(conv_op_data_len::<OpData>(channels)?)?;
-    let quant = if ty == TensorType::Int8 {
-        // TFLM also insists on one zero point per scale for this op.
+    let quant = if ty == TensorType::Float32 {
+        ConvQuant::float(activation)
+    } else {
+        // TFLM also insists on one zero point per scale for int8 here.
         let q = filter.quantization;
-        if q.is_some_and(|q| q.scale.len() != q.zero_point.len()) {
+        if ty == TensorType::Int8 && q.is_some_and(|q| q.scale.len() != q.zero_point.len()) {
             return Err(KernelError::Invalid(text!(
                 "DEPTHWISE_CONV_2D filter must have as many zero points as scales"
             )));
         }
-        ConvQuant::int8(ctx, &input, &filter, &output, activation, 3, HEADER)?
-    } else {
-        ConvQuant::float(activation)
+        if INT16 {
+            ConvQuant::quantized(ctx, &input, &filter, &output, activation, 3, HEADER)?
+        } else {
+            ConvQuant::int8(ctx, &input, &filter, &output, activation, 3, HEADER)?
+        }
     };
     let too_big = |_| KernelError::Shape(text!("DEPTHWISE_CONV_2D has too many channels"));
     let header = OpData {
@@ -164,15 +184,15 @@ struct Dims {
 /// column): the input value of `oc`'s input channel and `oc`'s weight.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn for_each_tap<T: Copy, A>(
+fn for_each_tap<I: Copy, W: Copy, A>(
     d: &Dims,
     taps: &PixelTaps,
-    input: &[T],
-    filter: &[T],
+    input: &[I],
+    filter: &[W],
     b: usize,
     oc: usize,
     mut acc: A,
-    body: impl Fn(A, T, T) -> A,
+    body: impl Fn(A, I, W) -> A,
 ) -> Result<A, KernelError> {
     let ic = oc / d.multiplier;
     for fy in taps.rows.clone() {
@@ -191,7 +211,9 @@ fn for_each_tap<T: Copy, A>(
     Ok(acc)
 }
 
-fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const FLOAT: bool, const INT16: bool>(
+    ctx: &mut EvalContext<'_>,
+) -> Result<(), KernelError> {
     let p = *ctx.op_data_at::<OpData>(0)?;
     let input = ctx.inputs.get(0)?;
     let filter = ctx.inputs.get(1)?;
@@ -244,6 +266,13 @@ fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError>
             let bias = bias.map(|b| b.as_i32()).transpose()?;
             let (input, filter, output) = (input.as_i8()?, filter.as_i8()?, output.as_i8_mut()?);
             depthwise_i8(&p, &d, input, filter, bias, multipliers, shifts, output)
+        }
+        TensorType::Int16 if INT16 => {
+            let (multipliers, shifts) = ConvQuant::channel_params(ctx, HEADER, p.channels, out_c)?;
+            // TFLM's 16x8 path sums in int64 (its bias is int64).
+            let bias = QuantBias::of(bias, false)?;
+            let (input, filter, output) = (input.as_i16()?, filter.as_i8()?, output.as_i16_mut()?);
+            depthwise_i16(&p, &d, input, filter, bias, (multipliers, shifts), output)
         }
         ty => Err(KernelError::UnsupportedType(text!("input"), ty)),
     }
@@ -302,9 +331,34 @@ fn depthwise_i8(
     })
 }
 
+/// The 16x8 path: int16 input and output, int8 filter, int64 accumulators.
+fn depthwise_i16(
+    p: &OpData,
+    d: &Dims,
+    input: &[i16],
+    filter: &[i8],
+    bias: QuantBias<'_>,
+    (multipliers, shifts): (&[i32], &[i32]),
+    output: &mut [i16],
+) -> Result<(), KernelError> {
+    for_each_output_pixel(output, d.out_h, d.out_w, d.out_c, |b, out_y, out_x, out| {
+        let taps = p
+            .window
+            .pixel_taps(out_y, out_x, (d.f_h, d.f_w), (d.in_h, d.in_w));
+        let params = multipliers.iter().zip(shifts);
+        for (oc, (o, (&multiplier, &shift))) in out.iter_mut().zip(params).enumerate() {
+            let sum = for_each_tap(d, &taps, input, filter, b, oc, 0i64, |acc, x, w| {
+                acc.wrapping_add(i64::from(i32::from(x) * i32::from(w)))
+            })?;
+            *o = p.quant.finish(sum, &bias, oc, multiplier, shift) as i16;
+        }
+        Ok(())
+    })
+}
+
 pub const KERNEL: Kernel = Kernel {
-    prepare: prepare::<true>,
-    eval: eval::<true>,
+    prepare: prepare::<true, true>,
+    eval: eval::<true, true>,
     output_aliases_input: false,
 };
 
@@ -312,14 +366,22 @@ pub const KERNEL: Kernel = Kernel {
 /// `Register_DEPTHWISE_CONV_2D_INT8`: firmware for an integer model registers it to
 /// leave out the float path.
 pub const KERNEL_INT8: Kernel = Kernel {
-    prepare: prepare::<false>,
-    eval: eval::<false>,
+    prepare: prepare::<false, true>,
+    eval: eval::<false, true>,
+    output_aliases_input: false,
+};
+
+/// DEPTHWISE_CONV_2D for int8 tensors only: no float32 and no 16x8 path, for firmware
+/// whose model has neither (the 16x8 path is about 1 KiB of code).
+pub const KERNEL_INT8_ONLY: Kernel = Kernel {
+    prepare: prepare::<false, false>,
+    eval: eval::<false, false>,
     output_aliases_input: false,
 };
 
 #[cfg(test)]
 mod tests {
-    use super::super::common::conv_testing::{CaseF32, CaseI8, Conv};
+    use super::super::common::conv_testing::{t_i64, Bias16Data, CaseF32, CaseI16, CaseI8, Conv};
     use crate::schema::{op, Activation, Padding, TensorType};
     use crate::testing::T;
 
@@ -738,11 +800,12 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_run() {
+        // TFLM reads the bias of the 16x8 path as int64: an int32 one is refused.
         let mut conv = DW_MULT2_SAME_RELU6.conv(op::DEPTHWISE_CONV_2D);
         conv.input = T::i16(&[1, 4, 5, 3], &[0; 60]).q(0.05, 0);
         conv.output = T::out(TensorType::Int16, &[1, 4, 5, 6]).q(0.02, 0);
         let err = error_of(conv);
-        assert!(err.contains("int16"), "{err}");
+        assert!(err.contains("bias") && err.contains("INT32"), "{err}");
 
         let mut conv = TFLM_SIMPLE_F32.conv(op::DEPTHWISE_CONV_2D);
         conv.output = T::out(TensorType::Int8, &[1, 2, 1, 4]).q(1.0, 0);
@@ -782,5 +845,95 @@ mod tests {
         conv.opts.dilation = (1, 0);
         let err = error_of(conv);
         assert!(err.contains("dilation_w_factor"), "{err}");
+    }
+
+    // DW16_MULT2_SAME_BIAS64: 16x8, made by running TFLM (the tflite-micro
+    // Python package) on a one-operator model with seeded random data.
+    const DW16_MULT2_SAME_BIAS64: CaseI16 = CaseI16 {
+        input_shape: [1, 4, 4, 2],
+        input: &[
+            -3393, 1057, -230, -380, -3558, 1695, -1875, 3522, 3384, -3802, 285, 2751, 1940, 3911,
+            -514, -1166, 3580, 1817, -975, 3626, -1398, 118, 699, -1380, -2607, 3977, 1102, -515,
+            3573, -1188, 3628, 1634,
+        ],
+        filter_shape: [1, 3, 3, 4],
+        filter: &[
+            -74, -49, -38, -40, -31, -16, -109, -50, -64, -44, -112, 42, 90, -7, -84, -56, -31, 31,
+            -67, -25, -79, -6, 94, 50, 48, 33, -73, 124, -79, -44, -23, 26, 34, 82, 0, -45,
+        ],
+        bias: Bias16Data::I64(&[142086, -42639, 124232, -197867]),
+        output_shape: [1, 4, 4, 4],
+        input_scale: 0.001,
+        filter_scales: &[0.01487116, 0.012979366, 0.010147258, 0.012467244],
+        filter_dim: 3,
+        output_scale: 0.0010201582,
+        padding: Padding::Same,
+        stride: (1, 1),
+        activation: Activation::None,
+        depth_multiplier: 2,
+        expected: &[
+            114, -3460, 1046, -5694, 4822, 3226, 4322, -9028, 3247, -3285, 824, 5529, 200, 137,
+            -5101, 902, -2644, -1431, 5203, -1833, 14166, 3865, 2211, 6159, 7040, 3256, -13037,
+            1041, 7751, 704, -5484, -7979, 3330, 2705, 3563, 4524, 1907, -2377, -11261, 4004,
+            -1631, 902, -6498, -12168, -3617, -1778, 2332, -4558, 1272, -1838, -7906, -3197, -8079,
+            -1399, -7604, -8752, -1244, 993, 4024, -3257, 6312, 1299, 2591, -1319,
+        ],
+    };
+
+    #[test]
+    fn int16_is_bit_exact_with_tflm() {
+        DW16_MULT2_SAME_BIAS64.check(op::DEPTHWISE_CONV_2D);
+    }
+
+    #[test]
+    fn int16_without_bias_is_a_zero_bias() {
+        let case = CaseI16 {
+            bias: Bias16Data::None,
+            activation: Activation::Relu6,
+            ..DW16_MULT2_SAME_BIAS64
+        };
+        let zero = CaseI16 {
+            bias: Bias16Data::I64(&[0; 4]),
+            ..case
+        };
+        let out = case.conv(op::DEPTHWISE_CONV_2D).run().unwrap().i16(0);
+        assert_eq!(out, zero.conv(op::DEPTHWISE_CONV_2D).run().unwrap().i16(0));
+        // RELU6 clamps at 0 and at 6 / 0.00102 = 5881.
+        assert!(out.iter().all(|&v| (0..=5881).contains(&v)));
+        assert!(out.contains(&0) && out.contains(&5881));
+    }
+
+    #[test]
+    fn int16_refuses_what_tflm_cannot_run() {
+        let mut conv = DW16_MULT2_SAME_BIAS64.conv(op::DEPTHWISE_CONV_2D);
+        conv.output = conv.output.q(0.0010201582, -4);
+        let err = error_of(conv);
+        assert!(err.contains("zero point 0"), "{err}");
+
+        let mut conv = DW16_MULT2_SAME_BIAS64.conv(op::DEPTHWISE_CONV_2D);
+        conv.bias = Some(t_i64(&[3], &[0; 3]).constant());
+        let err = error_of(conv);
+        assert!(err.contains("bias"), "{err}");
+
+        let mut conv = DW16_MULT2_SAME_BIAS64.conv(op::DEPTHWISE_CONV_2D);
+        conv.filter = T::f32(&[1, 3, 3, 4], &[0.0; 36]).constant();
+        let err = error_of(conv);
+        assert!(err.contains("filter"), "{err}");
+    }
+
+    #[test]
+    fn the_integer_kernels_run_16x8_unless_int8_only() {
+        let run = |kernel, conv: Conv| {
+            let mut resolver = crate::resolver::MutableOpResolver::<1>::new();
+            resolver.register(op::DEPTHWISE_CONV_2D, kernel).unwrap();
+            conv.op_test()
+                .run_with(&resolver, 1 << 16)
+                .map_err(|e| std::format!("{e}"))
+        };
+        let case = &DW16_MULT2_SAME_BIAS64;
+        let out = run(super::KERNEL_INT8, case.conv(op::DEPTHWISE_CONV_2D)).unwrap();
+        assert_eq!(out.i16(0), case.expected);
+        let err = run(super::KERNEL_INT8_ONLY, case.conv(op::DEPTHWISE_CONV_2D)).unwrap_err();
+        assert!(err.contains("int8-only"), "{err}");
     }
 }

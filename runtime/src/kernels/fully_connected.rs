@@ -9,11 +9,13 @@
 //! * int8: int32 accumulation of `(w - w_zp) * (x - x_zp)` (per-tensor) or
 //!   `w * (x - x_zp)` (per-channel: weights are symmetric, TFLM ignores their
 //!   zero point), plus the int32 bias, rescaled with a quantized multiplier,
-//!   offset by the output zero point and clamped to the activation range.
-//!
-//! int16 activations (16x8) are not supported yet.
+//!   offset by the output zero point and clamped to the activation range;
+//! * 16x8 (int16 input and output, int8 weights): the same sums and zero
+//!   points, with an int64 bias and accumulator, or an int32 bias and
+//!   accumulator (without a bias, the options' `quantized_bias_type`
+//!   decides), each rescaled as TFLM rescales that width.
 
-use super::common::clamp_f32;
+use super::common::{clamp_f32, QuantBias};
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext, TensorInfo};
 use crate::quant::{
     activation_range_f32, conv_effective_scale, fc_per_tensor_effective_scale,
@@ -48,12 +50,17 @@ struct Params {
     act_max: i32,
     act_min_f32: f32,
     act_max_f32: f32,
+    /// 1 when the 16x8 path accumulates in int32 (see [`QuantBias`]).
+    acc32: u32,
 }
 
 const HEADER: usize = core::mem::size_of::<Params>();
 
-/// `FLOAT`: whether the float32 path is compiled in (see [`KERNEL_INT8`]).
-fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `FLOAT` and `INT16`: whether the float32 and 16x8 paths are compiled in
+/// (see [`KERNEL_INT8`] and [`KERNEL_INT8_ONLY`]).
+fn prepare<const FLOAT: bool, const INT16: bool>(
+    ctx: &mut PrepareContext<'_, '_>,
+) -> Result<(), KernelError> {
     let options = ctx.op.options::<FullyConnectedOptions>()?;
     if options.weights_format != FullyConnectedWeightsFormat::Default {
         return Err(KernelError::Unsupported(text!(
@@ -70,6 +77,11 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
             "float32 FULLY_CONNECTED with the int8-only kernel (register fully_connected::KERNEL)"
         )));
     }
+    if !INT16 && input.ty == TensorType::Int16 {
+        return Err(KernelError::Unsupported(text!(
+            "int16 FULLY_CONNECTED with the int8-only kernel (register fully_connected::KERNEL_INT8)"
+        )));
+    }
     if output.ty != input.ty {
         return Err(KernelError::WrongType {
             found: output.ty,
@@ -78,11 +90,7 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
     }
     match input.ty {
         TensorType::Float32 | TensorType::Int8 => weights.expect(input.ty)?,
-        TensorType::Int16 => {
-            return Err(KernelError::Unsupported(text!(
-                "FULLY_CONNECTED with int16 activations"
-            )))
-        }
+        TensorType::Int16 if INT16 => weights.expect(TensorType::Int8)?,
         ty => {
             return Err(KernelError::UnsupportedType(
                 text!("FULLY_CONNECTED input"),
@@ -94,11 +102,13 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
     let (batches, out_depth, accum_depth) =
         check_shapes(&input, &weights, &output, options.keep_num_dims)?;
     if let Some(bias) = &bias {
-        let bias_ty = match input.ty {
-            TensorType::Int8 => TensorType::Int32,
-            _ => TensorType::Float32,
-        };
-        bias.expect(bias_ty)?;
+        match input.ty {
+            TensorType::Int8 => bias.expect(TensorType::Int32)?,
+            // As TFLM: an int64 bias sums in int64, an int32 one in int32.
+            TensorType::Int16 if bias.ty == TensorType::Int32 => {}
+            TensorType::Int16 => bias.expect(TensorType::Int64)?,
+            _ => bias.expect(TensorType::Float32)?,
+        }
         if bias.num_elements() != out_depth {
             return Err(KernelError::Shape(text!(
                 "FULLY_CONNECTED bias size differs from the output depth"
@@ -121,6 +131,7 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
         act_max: 0,
         act_min_f32,
         act_max_f32,
+        acc32: 0,
     };
 
     if input.ty == TensorType::Float32 {
@@ -128,7 +139,12 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
         return ctx.write_op_data(0, &[params]);
     }
 
-    // int8: the quantization parameters.
+    // int8 and int16: the quantization parameters.
+    let acc32 = match &bias {
+        Some(bias) => bias.ty == TensorType::Int32,
+        None => options.quantized_bias_type == TensorType::Int32,
+    };
+    params.acc32 = u32::from(acc32);
     let input_scale = quantized_scale(&input, text!("FULLY_CONNECTED input is not quantized"))?;
     let output_scale = quantized_scale(&output, text!("FULLY_CONNECTED output is not quantized"))?;
     let weight_scales = weights
@@ -139,12 +155,17 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
         )))?;
     params.input_offset = input.zero_point().wrapping_neg();
     params.output_offset = output.zero_point();
+    let (qmin, qmax) = if input.ty == TensorType::Int16 {
+        (i16::MIN.into(), i16::MAX.into())
+    } else {
+        (i8::MIN.into(), i8::MAX.into())
+    };
     let (act_min, act_max) = try_activation_range_quantized(
         options.activation,
         output.zero_point(),
         output_scale,
-        i8::MIN.into(),
-        i8::MAX.into(),
+        qmin,
+        qmax,
     )
     .map_err(|_| {
         KernelError::Invalid(text!("FULLY_CONNECTED activation range does not quantize"))
@@ -279,7 +300,9 @@ fn to_u32(n: usize) -> Result<u32, KernelError> {
     u32::try_from(n).map_err(|_| KernelError::Shape(text!("FULLY_CONNECTED dimension too large")))
 }
 
-fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const FLOAT: bool, const INT16: bool>(
+    ctx: &mut EvalContext<'_>,
+) -> Result<(), KernelError> {
     let params = *ctx.op_data_at::<Params>(0)?;
     let input = ctx.inputs.get(INPUT)?;
     let weights = ctx.inputs.get(WEIGHTS)?;
@@ -321,6 +344,27 @@ fn eval<const FLOAT: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError>
                 let (m, s) = (params.output_multiplier, params.output_shift);
                 fully_connected_i8(&dims, &params, input, weights, bias, output, |acc, _| {
                     multiply_by_quantized_multiplier(acc, m, s)
+                });
+            }
+        }
+        TensorType::Int16 if INT16 => {
+            let bias = QuantBias::of(bias, params.acc32 != 0)?;
+            let (input, weights, output) =
+                (input.as_i16()?, weights.as_i8()?, output.as_i16_mut()?);
+            if params.per_channel != 0 {
+                let multipliers = ctx.op_data_slice::<i32>(HEADER, dims.out_depth)?;
+                let shifts =
+                    ctx.op_data_slice::<i32>(HEADER + 4 * dims.out_depth, dims.out_depth)?;
+                fully_connected_i16(&dims, &params, input, weights, output, |sum, c| {
+                    match (multipliers.get(c), shifts.get(c)) {
+                        (Some(&m), Some(&s)) => bias.rescale(sum, c, m, s),
+                        _ => 0,
+                    }
+                });
+            } else {
+                let (m, s) = (params.output_multiplier, params.output_shift);
+                fully_connected_i16(&dims, &params, input, weights, output, |sum, c| {
+                    bias.rescale(sum, c, m, s)
                 });
             }
         }
@@ -412,9 +456,41 @@ fn fully_connected_i8(
     }
 }
 
+/// The 16x8 kernel; `rescale(sum, channel)` adds the bias and applies the
+/// output multiplier, at the accumulator width TFLM uses (see
+/// [`QuantBias`]).
+fn fully_connected_i16(
+    dims: &Dims,
+    params: &Params,
+    input: &[i16],
+    weights: &[i8],
+    output: &mut [i16],
+    rescale: impl Fn(i64, usize) -> i32,
+) {
+    let rows = input.chunks_exact(dims.accum_depth).take(dims.batches);
+    for (in_row, out_row) in rows.zip(output.chunks_exact_mut(dims.out_depth)) {
+        for (c, (out, w_row)) in out_row
+            .iter_mut()
+            .zip(weights.chunks_exact(dims.accum_depth))
+            .enumerate()
+        {
+            // TFLM's int32 products, summed exactly (see `QuantBias`).
+            let mut sum: i64 = 0;
+            for (&x, &w) in in_row.iter().zip(w_row) {
+                let product = i32::from(w)
+                    .wrapping_add(params.weights_offset)
+                    .wrapping_mul(i32::from(x).wrapping_add(params.input_offset));
+                sum = sum.wrapping_add(i64::from(product));
+            }
+            let scaled = rescale(sum, c).wrapping_add(params.output_offset);
+            *out = scaled.max(params.act_min).min(params.act_max) as i16;
+        }
+    }
+}
+
 pub const KERNEL: Kernel = Kernel {
-    prepare: prepare::<true>,
-    eval: eval::<true>,
+    prepare: prepare::<true, true>,
+    eval: eval::<true, true>,
     output_aliases_input: false,
 };
 
@@ -422,8 +498,16 @@ pub const KERNEL: Kernel = Kernel {
 /// `Register_FULLY_CONNECTED_INT8`: firmware for an integer model registers it to
 /// leave out the float path.
 pub const KERNEL_INT8: Kernel = Kernel {
-    prepare: prepare::<false>,
-    eval: eval::<false>,
+    prepare: prepare::<false, true>,
+    eval: eval::<false, true>,
+    output_aliases_input: false,
+};
+
+/// FULLY_CONNECTED for int8 tensors only: no float32 and no 16x8 path, for firmware
+/// whose model has neither (the 16x8 path is about 1 KiB of code).
+pub const KERNEL_INT8_ONLY: Kernel = Kernel {
+    prepare: prepare::<false, false>,
+    eval: eval::<false, false>,
     output_aliases_input: false,
 };
 
@@ -763,12 +847,19 @@ pub(crate) mod tests {
             .input(T::f32(&[2], &[1., 2.]).constant())
             .output(T::out(TensorType::Float32, &[2, 3])));
         assert!(e.contains("bias"), "{e}");
-        // int16 activations are not supported yet.
+        // int16 activations take int8 weights (16x8), not int16 ones.
+        let e = err(OpTest::new(op::FULLY_CONNECTED)
+            .input(T::i16(&[2, 10], &[0; 20]).q(1.0, 0))
+            .input(T::i16(&[3, 10], &[0; 30]).q(1.0, 0).constant())
+            .output(T::out(TensorType::Int16, &[2, 3]).q(1.0, 0)));
+        assert!(e.contains("INT16"), "{e}");
+        // ... and an int64 or int32 bias.
         let e = err(OpTest::new(op::FULLY_CONNECTED)
             .input(T::i16(&[2, 10], &[0; 20]).q(1.0, 0))
             .input(T::i8(&[3, 10], &[0; 30]).q(1.0, 0).constant())
+            .input(T::i16(&[3], &[0; 3]).q(1.0, 0).constant())
             .output(T::out(TensorType::Int16, &[2, 3]).q(1.0, 0)));
-        assert!(e.contains("int16"), "{e}");
+        assert!(e.contains("INT16"), "{e}");
         // Int8 bias whose scale is not input scale * weights scale (TFLite's check).
         let e = err(OpTest::new(op::FULLY_CONNECTED)
             .input(T::i8(&[2, 10], &[0; 20]).q(1.0, 0))
@@ -842,5 +933,153 @@ pub(crate) mod tests {
         ));
         // Same operations in the same order: bit-exact.
         assert_eq!(out, golden);
+    }
+
+    /// A 16x8 case: int16 input and output, int8 weights (per-channel if
+    /// several scales), an int64 or int32 bias scaled `input * weights`.
+    fn int16_case(
+        input: (&[i32], &[i16], f32, i64),
+        weights: (&[i32], &[i8], &[f32]),
+        bias: Option<T>,
+        output: (&[i32], f32, i64),
+        act: fb::ActivationFunctionType,
+    ) -> OpTest {
+        let (w_shape, w, scales) = weights;
+        let w = T::i8(w_shape, w).constant();
+        let w = if scales.len() > 1 {
+            w.per_channel(scales, &std::vec![0; scales.len()], 0)
+        } else {
+            w.q(scales[0], 0)
+        };
+        let mut t = OpTest::new(op::FULLY_CONNECTED)
+            .input(T::i16(input.0, input.1).q(input.2, input.3))
+            .input(w);
+        t = match bias {
+            Some(b) => t.input(b.constant()),
+            None => t.no_input(),
+        };
+        t.output(T::out(TensorType::Int16, output.0).q(output.1, output.2))
+            .options(options(act, false))
+    }
+
+    fn i64_tensor(shape: &[i32], values: &[i64]) -> T {
+        let mut t = T::out(TensorType::Int64, shape);
+        t.data = bytemuck::cast_slice(values).to_vec();
+        t
+    }
+
+    // 16x8 vectors made by running TFLM (tflite-micro Python package) on
+    // one-operator models with seeded random data.
+    const FC16_INPUT: [i16; 16] = [
+        1769, 3359, -2226, 2520, -1259, -791, 2464, -2375, -2040, -1134, 1165, 2897, -1842, -1210,
+        2862, 3929,
+    ];
+    const FC16_WEIGHTS: [i8; 32] = [
+        -118, -73, -11, -29, 106, -18, 35, 28, -104, 60, -115, -124, 22, -63, -34, 27, -88, -106,
+        51, 127, 47, 85, -22, -118, 38, 17, 63, 28, -3, -126, 51, -82,
+    ];
+    const FC16_SCALES: [f32; 4] = [0.013450748, 0.006609731, 0.010577446, 0.008680799];
+    const FC16_BIAS: [i64; 4] = [21445, 219306, 212284, -181467];
+
+    #[test]
+    fn int16_per_channel_int64_bias_matches_tflm() {
+        let out = int16_case(
+            (&[2, 8], &FC16_INPUT, 0.001, 0),
+            (&[4, 8], &FC16_WEIGHTS, &FC16_SCALES),
+            Some(i64_tensor(&[4], &FC16_BIAS)),
+            (&[2, 4], 0.0007493767, 0),
+            fb::ActivationFunctionType::NONE,
+        )
+        .run()
+        .unwrap();
+        assert_eq!(out.i16(0), [-10421, 482, 95, 3441, 5112, -752, 3152, -1645]);
+    }
+
+    #[test]
+    fn int16_per_tensor_int32_bias_with_zero_points_matches_tflm() {
+        // Per-tensor weights, int32 bias (int32 accumulators), input zero
+        // point 50, output zero point -30, RELU: TFLM's FULLY_CONNECTED
+        // applies int16 zero points.
+        let input: [i16; 16] = [
+            -3904, 940, -3641, 407, 989, 1729, -3172, -84, 203, 2732, -3996, -1217, -716, 384,
+            2283, 36,
+        ];
+        let weights: [i8; 24] = [
+            79, -67, -87, 40, -64, 41, -70, 4, 81, -56, 15, 33, -72, -5, 61, 39, 43, 11, 108, -97,
+            0, 104, -20, -123,
+        ];
+        let w_scale = 0.010657689f32;
+        let bias = T::i32(&[3], &[112245, -163218, -265607]).q(0.001 * w_scale, 0);
+        let out = int16_case(
+            (&[2, 8], &input, 0.001, 50),
+            (&[3, 8], &weights, &[w_scale]),
+            Some(bias),
+            (&[2, 3], 0.0008125008, -30),
+            fb::ActivationFunctionType::RELU,
+        )
+        .run()
+        .unwrap();
+        assert_eq!(out.i16(0), [4028, -30, -30, 1968, -30, -30]);
+    }
+
+    #[test]
+    fn int16_without_bias_sums_in_int64_unless_told_int32() {
+        let run = |bias: Option<T>, quantized_bias_int32: bool| {
+            let mut t = int16_case(
+                (&[2, 8], &FC16_INPUT, 0.001, 0),
+                (&[4, 8], &FC16_WEIGHTS, &FC16_SCALES),
+                bias,
+                (&[2, 4], 0.0007493767, 0),
+                fb::ActivationFunctionType::NONE,
+            );
+            t = t.options(move |b| {
+                let o = fb::FullyConnectedOptions::create(
+                    b,
+                    &fb::FullyConnectedOptionsArgs {
+                        quantized_bias_type: if quantized_bias_int32 {
+                            fb::TensorType::INT32
+                        } else {
+                            fb::TensorType::FLOAT32
+                        },
+                        ..Default::default()
+                    },
+                );
+                (
+                    fb::BuiltinOptions::FullyConnectedOptions,
+                    o.as_union_value(),
+                )
+            });
+            t.run().unwrap().i16(0)
+        };
+        assert_eq!(
+            run(None, false),
+            run(Some(i64_tensor(&[4], &[0; 4])), false)
+        );
+        assert_eq!(run(None, true), run(Some(T::i32(&[4], &[0; 4])), false));
+    }
+
+    #[test]
+    fn the_integer_kernels_run_16x8_unless_int8_only() {
+        let case = || {
+            int16_case(
+                (&[2, 8], &FC16_INPUT, 0.001, 0),
+                (&[4, 8], &FC16_WEIGHTS, &FC16_SCALES),
+                Some(i64_tensor(&[4], &FC16_BIAS)),
+                (&[2, 4], 0.0007493767, 0),
+                fb::ActivationFunctionType::NONE,
+            )
+        };
+        let run = |kernel, t: OpTest| {
+            let mut resolver = crate::resolver::MutableOpResolver::<1>::new();
+            resolver.register(op::FULLY_CONNECTED, kernel).unwrap();
+            t.run_with(&resolver, 1 << 16)
+                .map_err(|e| std::format!("{e}"))
+        };
+        let out = run(super::KERNEL_INT8, case()).unwrap();
+        assert_eq!(out.i16(0), [-10421, 482, 95, 3441, 5112, -752, 3152, -1645]);
+        let err = run(super::KERNEL_INT8_ONLY, case()).unwrap_err();
+        assert!(err.contains("int8-only"), "{err}");
+        let out = run(super::KERNEL_INT8_ONLY, per_channel_case()).unwrap();
+        assert_eq!(out.i8(0), FC_PER_CHANNEL_TFLM);
     }
 }
