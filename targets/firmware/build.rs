@@ -137,10 +137,16 @@ fn aligned(path: &Path) -> String {
 /// most of their structure. The firmware unpacks the first case once, then
 /// one case at a time, into RAM.
 fn vectors(dir: &Path, out: &Path) {
+    let bins = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("src/bin");
     let mut ops: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .map(|e| e.unwrap().path())
             .filter(|p| p.join("cases.json").exists())
+            // Only the operators that have a test binary here.
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap().to_lowercase();
+                bins.join(format!("{name}.rs")).exists()
+            })
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -154,67 +160,106 @@ fn vectors(dir: &Path, out: &Path) {
             .as_array()
             .or_else(|| cases["cases"].as_array())
             .expect("cases.json lists cases");
-        let data_dir = out.join(&name);
-        std::fs::create_dir_all(&data_dir).unwrap();
-        let mut src = String::from("{\n");
-        let mut list = String::new();
-        let mut dict: Option<Vec<u8>> = None;
-        for case in cases {
-            let case_name = case["name"].as_str().unwrap();
-            let model = std::fs::read(op.join(format!("{case_name}.tflite"))).unwrap();
-            let mut blob = model.clone();
-            let mut io = |kind: &str, count: usize| -> Vec<usize> {
-                (0..count)
-                    .map(|k| {
-                        let data = npy_data(&op.join(format!("{case_name}.{kind}_{k}.npy")));
-                        blob.extend_from_slice(&data);
-                        data.len()
-                    })
-                    .collect()
-            };
-            let inputs = io("input", case["inputs"].as_array().map_or(1, Vec::len));
-            let outputs = io("output", case["outputs"].as_array().map_or(1, Vec::len));
-            assert!(
-                blob.len() <= CASE_DATA && inputs.len().max(outputs.len()) <= MAX_IO,
-                "{name}/{case_name}: {} bytes and {} inputs, {} outputs; raise CASE_DATA or MAX_IO \
-                 (here and in src/lib.rs)",
-                blob.len(),
-                inputs.len(),
-                outputs.len()
-            );
-            let float_out: Vec<bool> = case["outputs"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|o| o["dtype"].as_str() == Some("float32"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let file = data_dir.join(format!("{case_name}.bin"));
-            let d = dict.get_or_insert_with(Vec::new).clone();
-            let packed = pack(&blob, &d);
-            assert_eq!(unpack(&packed, &d), blob, "{name}/{case_name}: packing");
-            std::fs::write(&file, &packed).unwrap();
-            if d.is_empty() {
-                dict = Some(blob.clone());
-            }
-            let data = format!("include_bytes!({:?})", file.display().to_string());
-            let _ = writeln!(
-                list,
-                "    tflm_firmware::Case {{ name: {:?}, packed: {data}, model: {}, inputs: &{inputs:?}, \
-                 outputs: &{outputs:?}, float_outputs: &{float_out:?}, tolerance: {:?} }},",
-                format!("{name}/{case_name}"),
-                model.len(),
-                case["tolerance"].as_f64().unwrap_or(0.0) as f32,
-            );
+        let records: Vec<CaseRecord> = cases.iter().map(|c| case_record(&op, &name, c)).collect();
+        // Every case, and the cases of each class of first input (for test
+        // binaries that register a kernel variant, e.g. `KERNEL_INT8`).
+        emit(out, &name, "", records.iter().collect());
+        for class in ["float32", "int8", "int16"] {
+            let subset: Vec<&CaseRecord> = records.iter().filter(|r| r.class == class).collect();
+            emit(out, &name, &format!("_{class}"), subset);
         }
-        src += "static CASES: &[tflm_firmware::Case] = &[\n";
-        src += &list;
-        src += "];\nCASES\n}\n";
-        std::fs::write(out.join(format!("vectors_{name}.rs")), src).unwrap();
         let _ = writeln!(index, "{name}");
     }
     std::fs::write(out.join("vector_ops.txt"), index).unwrap();
+}
+
+/// One case's bytes (model, inputs, expected outputs) and what describes it.
+struct CaseRecord {
+    name: String,
+    blob: Vec<u8>,
+    model: usize,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+    float_out: Vec<bool>,
+    tolerance: f32,
+    /// The first input's type: "float32", "int16", or "int8" for the rest.
+    class: &'static str,
+}
+
+fn case_record(op: &Path, name: &str, case: &serde_json::Value) -> CaseRecord {
+    let case_name = case["name"].as_str().unwrap();
+    let model = std::fs::read(op.join(format!("{case_name}.tflite"))).unwrap();
+    let mut blob = model.clone();
+    let mut io = |kind: &str, count: usize| -> Vec<usize> {
+        (0..count)
+            .map(|k| {
+                let data = npy_data(&op.join(format!("{case_name}.{kind}_{k}.npy")));
+                blob.extend_from_slice(&data);
+                data.len()
+            })
+            .collect()
+    };
+    let inputs = io("input", case["inputs"].as_array().map_or(1, Vec::len));
+    let outputs = io("output", case["outputs"].as_array().map_or(1, Vec::len));
+    assert!(
+        blob.len() <= CASE_DATA && inputs.len().max(outputs.len()) <= MAX_IO,
+        "{name}/{case_name}: {} bytes and {} inputs, {} outputs; raise CASE_DATA or MAX_IO \
+         (here and in src/lib.rs)",
+        blob.len(),
+        inputs.len(),
+        outputs.len()
+    );
+    let dtype = |o: &serde_json::Value| o["dtype"].as_str().unwrap_or("").to_string();
+    let float_out: Vec<bool> = case["outputs"]
+        .as_array()
+        .map(|a| a.iter().map(|o| dtype(o) == "float32").collect())
+        .unwrap_or_default();
+    let class = match case["inputs"]
+        .as_array()
+        .and_then(|a| a.first())
+        .map(dtype)
+        .as_deref()
+    {
+        Some("float32") => "float32",
+        Some("int16") => "int16",
+        _ => "int8",
+    };
+    CaseRecord {
+        name: format!("{name}/{case_name}"),
+        blob,
+        model: model.len(),
+        inputs,
+        outputs,
+        float_out,
+        tolerance: case["tolerance"].as_f64().unwrap_or(0.0) as f32,
+        class,
+    }
+}
+
+/// Writes `vectors_<op><suffix>.rs`: the cases, packed against the first
+/// one's bytes (the firmware unpacks the first case once, then one case at
+/// a time, into RAM).
+fn emit(out: &Path, op: &str, suffix: &str, cases: Vec<&CaseRecord>) {
+    let data_dir = out.join(format!("{op}{suffix}"));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let dict: &[u8] = cases.first().map_or(&[], |c| &c.blob);
+    let mut list = String::new();
+    for (k, c) in cases.iter().enumerate() {
+        let d: &[u8] = if k == 0 { &[] } else { dict };
+        let packed = pack(&c.blob, d);
+        assert_eq!(unpack(&packed, d), c.blob, "{}: packing", c.name);
+        let file = data_dir.join(format!("{k}.bin"));
+        std::fs::write(&file, &packed).unwrap();
+        let data = format!("include_bytes!({:?})", file.display().to_string());
+        let _ = writeln!(
+            list,
+            "    tflm_firmware::Case {{ name: {:?}, packed: {data}, model: {}, inputs: &{:?}, \
+             outputs: &{:?}, float_outputs: &{:?}, tolerance: {:?} }},",
+            c.name, c.model, c.inputs, c.outputs, c.float_out, c.tolerance,
+        );
+    }
+    let src = format!("{{\nstatic CASES: &[tflm_firmware::Case] = &[\n{list}];\nCASES\n}}\n");
+    std::fs::write(out.join(format!("vectors_{op}{suffix}.rs")), src).unwrap();
 }
 
 /// Bytes of one unpacked case and most inputs or outputs it has; the same
@@ -324,11 +369,47 @@ fn model(out: &Path) {
     std::fs::write(out.join("model.rs"), src).unwrap();
 }
 
+/// Operators whose kernel lives in a module named otherwise.
+const SHARED_MODULES: &[(&str, &str)] = &[
+    ("MAXIMUM", "maximum_minimum::MAXIMUM"),
+    ("MINIMUM", "maximum_minimum::MINIMUM"),
+    ("PADV2", "pad::KERNEL"),
+    ("ABS", "elementwise::ABS"),
+    ("SQRT", "elementwise::SQRT"),
+    ("RSQRT", "elementwise::RSQRT"),
+    ("LOG", "elementwise::LOG"),
+    ("RELU", "activations::RELU"),
+    ("RELU6", "activations::RELU6"),
+    ("MEAN", "reduce::MEAN"),
+    ("SUM", "reduce::SUM"),
+    ("REDUCE_MAX", "reduce::REDUCE_MAX"),
+    ("REDUCE_MIN", "reduce::REDUCE_MIN"),
+    ("ARG_MAX", "arg_min_max::ARG_MAX"),
+    ("ARG_MIN", "arg_min_max::ARG_MIN"),
+    ("EQUAL", "comparisons::EQUAL"),
+    ("NOT_EQUAL", "comparisons::NOT_EQUAL"),
+    ("LESS", "comparisons::LESS"),
+    ("LESS_EQUAL", "comparisons::LESS_EQUAL"),
+    ("GREATER", "comparisons::GREATER"),
+    ("GREATER_EQUAL", "comparisons::GREATER_EQUAL"),
+    ("LOGICAL_AND", "logical::LOGICAL_AND"),
+    ("LOGICAL_OR", "logical::LOGICAL_OR"),
+    ("LOGICAL_NOT", "logical::LOGICAL_NOT"),
+];
+
 /// Operators whose kernel module also has `KERNEL_INT8`.
 const INT8_KERNELS: &[&str] = &["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX"];
 
-/// Whether some use of builtin operator `name` has a float32 first input.
-fn float_input(model: &tflm_runtime::Model<'_>, name: &str) -> bool {
+/// Operators whose kernel module also has `KERNEL_INT8_ONLY` (int8, without
+/// the 16x8 path that `KERNEL_INT8` has).
+const INT8_ONLY_KERNELS: &[&str] = &["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"];
+
+/// Whether some use of builtin operator `name` has a first input of `ty`.
+fn first_input_is(
+    model: &tflm_runtime::Model<'_>,
+    name: &str,
+    ty: tflm_runtime::schema::TensorType,
+) -> bool {
     let sg = model.subgraph(0).unwrap();
     (0..sg.operators_len().unwrap()).any(|i| {
         let op = sg.operator(i).unwrap();
@@ -336,16 +417,13 @@ fn float_input(model: &tflm_runtime::Model<'_>, name: &str) -> bool {
         let is_it = matches!(code.kind().unwrap(),
             tflm_runtime::schema::OpKind::Builtin(c) if c.name() == Some(name));
         let first = op.inputs().unwrap().get(0).filter(|&t| t >= 0);
-        is_it
-            && first.is_some_and(|t| {
-                sg.tensor(t as usize).unwrap().tensor_type().unwrap()
-                    == tflm_runtime::schema::TensorType::Float32
-            })
+        is_it && first.is_some_and(|t| sg.tensor(t as usize).unwrap().tensor_type().unwrap() == ty)
     })
 }
 
 /// A resolver with exactly the kernels the model uses, so only those are
-/// linked (each operator's kernel module is named after it, lower case).
+/// linked (each operator's kernel module is named after it, lower case,
+/// but for `SHARED_MODULES`).
 fn resolver_for(model: &[u8]) -> String {
     let model = tflm_runtime::Model::from_bytes(model).unwrap_or_else(|e| panic!("model: {e}"));
     let mut ops: Vec<String> = Vec::new();
@@ -371,15 +449,25 @@ fn resolver_for(model: &[u8]) -> String {
     for op in &ops {
         // An op with an int8-only kernel (no float path linked) gets it
         // when no use of the op has a float input.
-        let kernel = if INT8_KERNELS.contains(&op.as_str()) && !float_input(&model, op) {
-            "KERNEL_INT8"
+        use tflm_runtime::schema::TensorType;
+        let integer_only =
+            INT8_KERNELS.contains(&op.as_str()) && !first_input_is(&model, op, TensorType::Float32);
+        let kernel = if integer_only
+            && INT8_ONLY_KERNELS.contains(&op.as_str())
+            && !first_input_is(&model, op, TensorType::Int16)
+        {
+            // No float and no 16x8 path linked.
+            format!("{}::KERNEL_INT8_ONLY", op.to_lowercase())
+        } else if integer_only {
+            format!("{}::KERNEL_INT8", op.to_lowercase())
+        } else if let Some((_, path)) = SHARED_MODULES.iter().find(|(o, _)| o == op) {
+            path.to_string()
         } else {
-            "KERNEL"
+            format!("{}::KERNEL", op.to_lowercase())
         };
         let _ = writeln!(
             src,
-            "    let _ = r.register(tflm_runtime::schema::op::{op}, tflm_runtime::kernels::{}::{kernel});",
-            op.to_lowercase()
+            "    let _ = r.register(tflm_runtime::schema::op::{op}, tflm_runtime::kernels::{kernel});"
         );
     }
     src + "    r\n}\n"

@@ -22,6 +22,18 @@ macro_rules! vectors {
     ($op:literal) => {
         include!(concat!(env!("OUT_DIR"), "/vectors_", $op, ".rs"))
     };
+    // Only the cases whose first input is of this type ("float32", "int8"
+    // or "int16").
+    ($op:literal, $class:literal) => {
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/vectors_",
+            $op,
+            "_",
+            $class,
+            ".rs"
+        ))
+    };
 }
 
 /// One model with inputs and the outputs TFLM gave for them.
