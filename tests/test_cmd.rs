@@ -265,11 +265,14 @@ fn model_test_runs_on_the_board_and_reports_the_arena() {
             "qemu",
             "--model",
             model.to_str().unwrap(),
+            "--repeat",
+            "3",
         ]);
         let text = out.stdout_text();
         assert!(out.status.success(), "{text}\n{}", out.stderr_text());
         for want in [
             format!("arena used on {QEMU_TARGET}:"),
+            format!("invocations on {QEMU_TARGET}: 3,"),
             format!("stack used on {QEMU_TARGET}:"),
             "firmware model: flash".to_string(),
         ] {

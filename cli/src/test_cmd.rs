@@ -65,6 +65,10 @@ pub struct TestArgs {
     /// With --model: expected outputs, one per model output (default: this host's run of the same runtime).
     #[arg(long = "expect", value_name = "FILE", requires = "model")]
     pub expects: Vec<PathBuf>,
+    /// With --model: invoke it this many times on the target, every output
+    /// checked each time, with reset() before each further run (a soak run).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "model")]
+    pub repeat: u32,
     /// Stream every binary's output as it runs.
     #[arg(long, short)]
     pub verbose: bool,
@@ -250,6 +254,7 @@ pub fn run(target: &Target, args: TestArgs) -> Result<bool> {
         let bins = match &args.model {
             Some(model) => {
                 let dir = prepare_model(&checkout, target, model, &args.inputs, &args.expects)?;
+                std::fs::write(dir.join("repeat.txt"), args.repeat.max(1).to_string())?;
                 model_dir = Some(dir);
                 vec!["model".to_string()]
             }
@@ -439,6 +444,20 @@ fn print_model_figures(report: &RunReport, target: &Target) -> Result<()> {
         {
             let bytes = line.rsplit('=').next().unwrap_or("?").trim();
             println!("arena used on {}: {bytes} bytes", target.name);
+        }
+        if let Some(line) = r
+            .attempt
+            .log
+            .lines()
+            .find(|l| l.contains("tflm: invocations="))
+        {
+            let n = line.rsplit('=').next().unwrap_or("?").trim();
+            if n != "1" && r.attempt.verdict.passed() {
+                println!(
+                    "invocations on {}: {n}, every output as expected each time",
+                    target.name
+                );
+            }
         }
         if let Some(line) = r
             .attempt

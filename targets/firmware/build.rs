@@ -346,9 +346,14 @@ fn model(out: &Path) {
                 .and_then(|t| t.trim().parse().ok())
                 .unwrap_or(16 * 1024);
             let float: String = std::fs::read_to_string(dir.join("float_outputs.txt")).unwrap_or_default();
+            let repeat: u32 = std::fs::read_to_string(dir.join("repeat.txt"))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(1);
             let resolver = resolver_for(&std::fs::read(dir.join("model.tflite")).unwrap());
             resolver + &format!(
                 "pub const ARENA: usize = {arena};\n\
+                 pub const REPEAT: u32 = {repeat};\n\
                  pub const FLOAT_OUTPUTS: bool = {};\n\
                  pub static MODEL: tflm_firmware::ModelTest = tflm_firmware::ModelTest {{ model: {}, inputs: {}, expected: {}, \
                  float_outputs: &[{}] }};\n",
@@ -360,6 +365,7 @@ fn model(out: &Path) {
             )
         }
         Err(_) => "pub const ARENA: usize = 16;\n\
+                   pub const REPEAT: u32 = 1;\n\
                    pub const FLOAT_OUTPUTS: bool = false;\n\
                    pub static MODEL: tflm_firmware::ModelTest = tflm_firmware::ModelTest { model: &[], inputs: &[], \
                    expected: &[], float_outputs: &[] };\n\

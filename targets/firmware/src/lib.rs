@@ -121,7 +121,7 @@ pub struct ModelTest {
 /// it is kept small for boards with 16 KiB of RAM.
 pub const CASE_ARENA: usize = 2 * 1024;
 
-/// Compares output `k` with what was expected.
+/// Compares output `k` with what was expected; whether it matched.
 /// `FLOAT`: whether float outputs can be compared within `tolerance`
 /// (without it, every output is compared byte for byte, and no float
 /// arithmetic or formatting is linked).
@@ -131,17 +131,16 @@ pub fn check_output<const FLOAT: bool>(
     expected: &[u8],
     float: bool,
     tolerance: f32,
-) {
+) -> bool {
     if !(FLOAT && float) {
-        c.eq_bytes(actual, expected);
-        return;
+        return c.eq_bytes(actual, expected);
     }
     if !c.is_true(
         actual.len() == expected.len(),
         "output has the expected length",
     ) {
         tflm_board::println!("  {} bytes, expected {}", actual.len(), expected.len());
-        return;
+        return false;
     }
     let f = |b: &[u8]| f32::from_le_bytes(b.try_into().unwrap_or_default());
     for (i, (a, e)) in actual
@@ -153,9 +152,10 @@ pub fn check_output<const FLOAT: bool>(
         let limit = tolerance * if e.abs() > 1.0 { e.abs() } else { 1.0 };
         if !c.is_true((a - e).abs() <= limit, "float output within tolerance") {
             tflm_board::println!("  element {i}: expected {}, got {}", F(e), F(a));
-            return;
+            return false;
         }
     }
+    true
 }
 
 /// A runtime call's value, or a failure: with the error's text, or with
@@ -189,6 +189,7 @@ pub fn run_model<R: OpResolver, const COMPACT: bool, const FLOAT: bool>(
     expected: &[&[u8]],
     float_outputs: &[bool],
     tolerance: f32,
+    repeat: u32,
 ) -> Option<usize> {
     let model = checked::<_, _, COMPACT>(
         c,
@@ -201,24 +202,37 @@ pub fn run_model<R: OpResolver, const COMPACT: bool, const FLOAT: bool>(
     )?;
     let mut interpreter = Interpreter::new(&model, resolver, arena);
     checked::<_, _, COMPACT>(c, interpreter.allocate_tensors(), "allocate_tensors")?;
-    for (k, data) in inputs.iter().enumerate() {
-        let view = checked::<_, _, COMPACT>(c, interpreter.input_mut(k), "input")?;
-        if view.data.len() != data.len() {
-            c.is_true(false, "input has the model's size");
-            tflm_board::println!(
-                "  input {k}: {} bytes, model wants {}",
-                data.len(),
-                view.data.len()
-            );
-            return None;
+    // With `repeat` > 1 a soak run: the same outputs on every invocation,
+    // each after `reset()` (so a stateful model must give them too) and with
+    // the inputs written again (the planner may reuse their bytes).
+    for n in 0..repeat.max(1) {
+        if n > 0 {
+            checked::<_, _, COMPACT>(c, interpreter.reset(), "reset")?;
         }
-        view.data.copy_from_slice(data);
-    }
-    checked::<_, _, COMPACT>(c, interpreter.invoke(), "invoke")?;
-    for (k, want) in expected.iter().enumerate() {
-        let out = checked::<_, _, COMPACT>(c, interpreter.output(k), "output")?;
-        let float = float_outputs.get(k).copied().unwrap_or(false);
-        check_output::<FLOAT>(c, out.data, want, float, tolerance);
+        for (k, data) in inputs.iter().enumerate() {
+            let view = checked::<_, _, COMPACT>(c, interpreter.input_mut(k), "input")?;
+            if view.data.len() != data.len() {
+                c.is_true(false, "input has the model's size");
+                tflm_board::println!(
+                    "  input {k}: {} bytes, model wants {}",
+                    data.len(),
+                    view.data.len()
+                );
+                return None;
+            }
+            view.data.copy_from_slice(data);
+        }
+        checked::<_, _, COMPACT>(c, interpreter.invoke(), "invoke")?;
+        for (k, want) in expected.iter().enumerate() {
+            let out = checked::<_, _, COMPACT>(c, interpreter.output(k), "output")?;
+            let float = float_outputs.get(k).copied().unwrap_or(false);
+            if !check_output::<FLOAT>(c, out.data, want, float, tolerance) {
+                if repeat > 1 {
+                    tflm_board::println!("  (invocation {} of {repeat})", n + 1);
+                }
+                return None;
+            }
+        }
     }
     Some(interpreter.arena_used_bytes())
 }
@@ -265,6 +279,7 @@ pub fn run_vectors<R: OpResolver>(suite: &mut Suite, cases: &[Case], resolver: &
                 outputs.get(..case.outputs.len()).unwrap_or_default(),
                 case.float_outputs,
                 case.tolerance,
+                1,
             );
         });
     }

@@ -25,6 +25,7 @@ fn run() -> ! {
                 &[output],
                 &[false],
                 0.0,
+                1,
             )
             .unwrap_or(0);
         });
@@ -39,6 +40,7 @@ fn run() -> ! {
                 &[output],
                 &[false],
                 0.0,
+                1,
             );
         });
         s.test("interpreter/smaller_arena_says_how_much", |c| {
@@ -81,6 +83,7 @@ fn run() -> ! {
                     &[output],
                     &[false],
                     0.0,
+                    1,
                 );
             }
         });

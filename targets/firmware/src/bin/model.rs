@@ -31,9 +31,11 @@ fn run() -> ! {
                 m.expected,
                 m.float_outputs,
                 1e-5,
+                data::REPEAT,
             );
             if let Some(used) = used {
                 tflm_board::println!("tflm: arena_used_bytes={used}");
+                tflm_board::println!("tflm: invocations={}", data::REPEAT);
             }
             if let Some(stack) = tflm_board::stack::used() {
                 tflm_board::println!("tflm: stack_used_bytes={stack}");
