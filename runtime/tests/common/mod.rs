@@ -48,3 +48,12 @@ pub fn all_models() -> Vec<PathBuf> {
     v.extend(shared_models());
     v
 }
+
+/// The folder `shared_models` looks in (`$TFLM_SHARED_MODELS`, else
+/// `../shared/models` next to the checkout), whether or not it exists.
+#[allow(dead_code)]
+pub fn shared_models_dir() -> PathBuf {
+    std::env::var_os("TFLM_SHARED_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models"))
+}
