@@ -3,7 +3,7 @@
 //! out-of-bounds access is fine.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+use libfuzzer_sys::{fuzz_mutator, fuzz_target, fuzzer_mutate};
 use tflm_runtime::{AllOpsResolver, Interpreter, Model};
 
 fuzz_target!(|data: &[u8]| {
@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     };
     // Big enough for the seed models, small enough to keep runs fast.
     let mut arena = vec![0u128; 1 << 14];
-    let mut it = Interpreter::new(&model, &AllOpsResolver, bytemuck::cast_slice_mut(&mut arena));
+    let mut it = Interpreter::new(
+        &model,
+        &AllOpsResolver,
+        bytemuck::cast_slice_mut(&mut arena),
+    );
     if it.allocate_tensors().is_err() {
         return;
     }
@@ -25,4 +29,14 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = it.invoke();
     let _ = it.invoke();
+});
+
+// Half the time a structural edit of the model (see src/lib.rs), otherwise
+// libFuzzer's own byte mutations, which also cover growing and shrinking.
+fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    if seed.is_multiple_of(2) && tflm_runtime_fuzz::mutate(&mut data[..size], seed / 2) {
+        size
+    } else {
+        fuzzer_mutate(data, size, max_size)
+    }
 });
