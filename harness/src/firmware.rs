@@ -97,6 +97,14 @@ pub fn build(
         // texts (the host run of the same model has them) and exact
         // planner search (the host sized its arena with greedy plans).
         args.push("--no-default-features".into());
+        // In a target folder of its own: a test-suite build of the same
+        // target (which also makes a `model` binary, without a model) must
+        // not replace this one before it runs.
+        let dir = target_dir(checkout, target);
+        let own = format!("{}-model", dir.display());
+        if let Some(pos) = args.iter().position(|a| *a == dir.display().to_string()) {
+            args[pos] = own;
+        }
     }
     let mut cmd = duct::cmd("cargo", args)
         .dir(checkout)

@@ -1344,6 +1344,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "400 exhaustive small plans: over 20 min under Miri")]
     fn small_cases_get_the_best_plan() {
         let mut rng = Rng(0x0dd_ba11);
         let mut below_bound = 0;
@@ -1364,6 +1365,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "600 random plans: hours under Miri")]
     fn random_plans_are_valid() {
         let mut rng = Rng(0x5eed_1234_abcd);
         for case in 0..600 {
@@ -1397,6 +1399,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "50 random 60-buffer plans: 13 min under Miri")]
     fn chains_reach_the_bound() {
         // Operator i reads the output of i - 1; every tensor lives two
         // steps, the pattern TFLM's planner often misses.
@@ -1413,6 +1416,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "runs the search to its work budget: 6 min under Miri")]
     fn work_is_bounded() {
         // Dense, mostly unreachable bounds: the budget runs out, and the
         // result is still a valid plan no worse than largest first.

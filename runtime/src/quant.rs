@@ -1063,6 +1063,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "200,000 random values: about an hour under Miri")]
     fn quantize_multiplier_bits_agree_with_frexp_and_round() {
         // Random bit patterns (every exponent, subnormals, both signs),
         // products and quotients of f32 scales, and values near ties.
@@ -1117,6 +1118,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "2 million random scales: hours under Miri")]
     fn conv_effective_scale_is_the_f64_expression() {
         let reference = |a: f32, b: f32, c: f32| f64::from(a) * f64::from(b) / f64::from(c);
         let same = |a: f32, b: f32, c: f32| {
@@ -1170,6 +1172,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "300,000 random scales: about 20 min under Miri")]
     fn softmax_scaling_is_the_f64_expression() {
         // TFLite's `PreprocessSoftmaxScaling` and `CalculateInputRadius`, in
         // `double` as TFLite writes them.

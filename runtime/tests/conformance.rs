@@ -251,6 +251,7 @@ fn fixture_models_match_tflm() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the model zoo: hours under Miri")]
 fn zoo_models_match_tflm() {
     let cases = zoo_cases();
     if cases.is_empty() {

@@ -115,6 +115,7 @@ fn bmp_pixels(path: &Path) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "two person_detect inferences: too slow under Miri")]
 fn person_detect_tells_person_from_no_person_like_tflm() {
     let (Some(model), Some(images)) = (shared("person_detect.tflite"), shared("inputs")) else {
         eprintln!("../shared/models is not here; skipped");

@@ -296,6 +296,7 @@ fn run_case(case: &Case) -> Result<Outcome, String> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "hundreds of kernel cases: over 30 min under Miri")]
 fn kernel_vectors_match_tflm() {
     let cases = cases();
     assert!(

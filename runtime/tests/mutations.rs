@@ -84,6 +84,7 @@ fn allocate_and_invoke(model: &Model<'_>, arena: &mut [u128]) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "thousands of mutated models: days under Miri")]
 fn mutated_models_never_panic() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let (mut accepted, mut rejected) = (0, 0);

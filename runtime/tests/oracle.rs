@@ -520,6 +520,7 @@ fn readers_agree_on_fixture_models() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "every field of the model zoo: too slow in Miri")]
 fn readers_agree_on_shared_models() {
     let models = common::shared_models();
     if models.is_empty() {

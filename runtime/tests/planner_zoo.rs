@@ -167,6 +167,7 @@ fn plan_model(path: &Path, shared: bool) -> Row {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "plans the model zoo: too slow under Miri")]
 fn zoo_plans_reach_the_bound() {
     let shared = common::shared_models();
     if shared.is_empty() {

@@ -182,6 +182,7 @@ fn run_model(model_path: &Path, inputs: &[PathBuf], golden: &Path) -> Result<i64
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "TFLM's SEANet models: too slow under Miri")]
 fn seanet_models_match_their_goldens() {
     let root = seanet_dir();
     if !root.is_dir() {

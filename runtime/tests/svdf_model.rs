@@ -86,6 +86,7 @@ struct StateTensor {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a real SVDF model, 11 invokes: too slow under Miri")]
 fn svdf_state_matches_tflm_over_ten_invokes_and_reset() {
     let Some(path) = common::shared_models()
         .into_iter()
