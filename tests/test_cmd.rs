@@ -693,6 +693,11 @@ case "$kernel" in
         echo "qemu: fatal: Lockup: can't escalate 3 to HardFault (current priority -1)" >&2
         echo 'R00=00000000 R01=20000fd8' >&2
         exec {nap} ;;
+    *late*)
+        # stdout behind stderr, as the two pipes can be read
+        echo "qemu: fatal: Lockup: can't escalate 3 to HardFault (current priority -1)" >&2
+        echo 'Testing Conv2DInt8'
+        exec {nap} ;;
     *segv*)
         echo 'Testing Conv2DInt8'
         kill -SEGV $$ ;;
@@ -706,7 +711,7 @@ esac
 "#
         ),
     );
-    let kernels: Vec<PathBuf> = ["fatal", "segv", "noload", "bytes"]
+    let kernels: Vec<PathBuf> = ["fatal", "segv", "noload", "bytes", "late"]
         .iter()
         .map(|k| {
             let p = dir.join(format!("{k}.elf"));
@@ -759,6 +764,11 @@ esac
         ),
         ("noload.elf", "crashed", noload.as_str()),
         ("bytes.elf", "passed", "1/1 tests passed"),
+        (
+            "late.elf",
+            "crashed",
+            "QEMU crashed: qemu: fatal: Lockup: can't escalate 3 to HardFault (current priority -1)",
+        ),
     ];
     for (name, outcome, reason) in expect {
         let b = result_of(&r, name);
@@ -767,6 +777,10 @@ esac
     }
     let fatal = result_of(&r, "fatal.elf");
     assert_eq!(fatal["tests"][0]["passed"], false, "{fatal}");
+    // The test printed just after the fatal error is still reported.
+    let late = result_of(&r, "late.elf");
+    assert_eq!(late["tests"][0]["name"], "Conv2DInt8", "{late}");
+    assert_eq!(late["tests"][0]["passed"], false, "{late}");
     let log = result_of(&r, "bytes.elf")["log"].as_str().unwrap();
     assert!(log.contains("\u{fffd}\u{fffd}"), "{log:?}");
     // The fatal error stops the hung emulator at once.

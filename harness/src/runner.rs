@@ -224,6 +224,19 @@ fn kill(child: &Arc<Mutex<Child>>) {
 /// How many chunks of output (of up to 8 KiB) may wait to be scanned.
 const QUEUED_CHUNKS: usize = 32;
 
+/// How long output is still taken after a verdict stops a run, before and
+/// after the kill: enough for the other pipe to catch up, short enough that
+/// a flood cannot hold the run.
+const STOP_DRAIN: Duration = Duration::from_millis(100);
+
+/// Passes on chunks that arrive within `window`, until the pipes close.
+fn take_for(rx: &mpsc::Receiver<Chunk>, window: Duration, mut take: impl FnMut(Chunk)) {
+    let until = Instant::now() + window;
+    while let Ok(chunk) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        take(chunk);
+    }
+}
+
 /// Which pipe a chunk of output came from.
 enum Chunk {
     Out(Vec<u8>),
@@ -313,7 +326,17 @@ pub fn execute(
             match rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(chunk) => {
                     if let Some(Decision::Stop(v)) = feed(&mut scanner, chunk, start.elapsed()) {
+                        // The other pipe may still hold what was printed
+                        // before the verdict line (e.g. the test that was
+                        // running when QEMU's fatal error came on stderr):
+                        // take it for the log, briefly, then stop the child.
+                        take_for(&rx, STOP_DRAIN, |c| {
+                            feed(&mut scanner, c, start.elapsed());
+                        });
                         kill(&child);
+                        take_for(&rx, STOP_DRAIN, |c| {
+                            feed(&mut scanner, c, start.elapsed());
+                        });
                         break v;
                     }
                     continue;

@@ -587,6 +587,14 @@ impl Scanner {
                     duration: Duration::ZERO,
                 });
                 self.open_case = Some((self.tests.len() - 1, at));
+                // Output drained after a failing verdict (stdout and stderr
+                // can arrive out of order): this case cannot have finished.
+                if let Some(verdict) = self.decided.clone() {
+                    if !verdict.outcome.is_pass() {
+                        self.fail_open_case(&format!("did not finish: {}", verdict.reason));
+                    }
+                    self.close_case(at);
+                }
             }
             return;
         }
@@ -1605,6 +1613,27 @@ mod tests {
         );
         assert!(!sc.tests()[0].passed);
         assert_eq!(sc.exited(Exit::Signal(6), ms(3)), verdict);
+    }
+
+    #[test]
+    fn a_test_printed_after_the_fatal_error_arrives_did_not_finish() {
+        // stdout and stderr are read apart: the test that was running can
+        // arrive after QEMU's fatal line on stderr.
+        let mut sc = scanner();
+        let verdict = stop(sc.feed_stderr(
+            b"qemu: fatal: Lockup: can't escalate 3 to HardFault (current priority -1)\n",
+            ms(1),
+        ));
+        assert_eq!(verdict.outcome, Outcome::Crashed);
+        sc.feed(b"Testing Conv2DInt8\n", ms(2));
+        let case = &sc.tests()[0];
+        assert_eq!(case.name, "Conv2DInt8");
+        assert!(!case.passed);
+        assert!(
+            case.failures[0].starts_with("did not finish: QEMU crashed"),
+            "{case:?}"
+        );
+        assert_eq!(sc.verdict(), Some(&verdict));
     }
 
     #[test]
