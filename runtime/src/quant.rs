@@ -997,6 +997,27 @@ mod tests {
     //! project's goldens come from).
     use super::*;
 
+    /// How many random cases a test runs: all natively, one in a thousand
+    /// under Miri (some thousand times slower), so that its checks of
+    /// every operation still reach the code.
+    fn cases(native: usize) -> usize {
+        if cfg!(miri) {
+            (native / 1000).max(1)
+        } else {
+            native
+        }
+    }
+
+    /// The step through an exhaustive range: every value natively, a
+    /// spread sample under Miri.
+    fn stride() -> usize {
+        if cfg!(miri) {
+            37
+        } else {
+            1
+        }
+    }
+
     fn ldexp(x: f64, e: i32) -> f64 {
         libm::ldexp(x, e)
     }
@@ -1063,7 +1084,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "200,000 random values: about an hour under Miri")]
     fn quantize_multiplier_bits_agree_with_frexp_and_round() {
         // Random bit patterns (every exponent, subnormals, both signs),
         // products and quotients of f32 scales, and values near ties.
@@ -1074,7 +1094,7 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for _ in 0..200_000 {
+        for _ in 0..cases(200_000) {
             let r = f64::from_bits(next());
             assert_eq!(
                 quantize_multiplier(r),
@@ -1096,7 +1116,7 @@ mod tests {
                 "{tie:e}"
             );
         }
-        for e in -1080..1030 {
+        for e in (-1080..1030).step_by(stride()) {
             for frac in [0.5, 0.75, 1.0 - ldexp(1.0, -53), 0.5 + ldexp(1.0, -32)] {
                 for r in [ldexp(frac, e), -ldexp(frac, e)] {
                     assert_eq!(
@@ -1107,7 +1127,7 @@ mod tests {
                 }
             }
         }
-        for bits in 1..4096u64 {
+        for bits in (1..4096u64).step_by(stride()) {
             let r = f64::from_bits(bits);
             assert_eq!(
                 quantize_multiplier(r),
@@ -1118,7 +1138,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "2 million random scales: hours under Miri")]
     fn conv_effective_scale_is_the_f64_expression() {
         let reference = |a: f32, b: f32, c: f32| f64::from(a) * f64::from(b) / f64::from(c);
         let same = |a: f32, b: f32, c: f32| {
@@ -1136,7 +1155,7 @@ mod tests {
             state
         };
         // Any bits at all, then typical scales (around 2^-30..2^2).
-        for _ in 0..1_000_000 {
+        for _ in 0..cases(1_000_000) {
             let (x, y) = (next(), next());
             same(
                 f32::from_bits(x as u32),
@@ -1172,7 +1191,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "300,000 random scales: about 20 min under Miri")]
     fn softmax_scaling_is_the_f64_expression() {
         // TFLite's `PreprocessSoftmaxScaling` and `CalculateInputRadius`, in
         // `double` as TFLite writes them.
@@ -1202,7 +1220,7 @@ mod tests {
                 "beta {beta:e} scale {scale:e} iib {iib}"
             );
         };
-        for _ in 0..300_000 {
+        for _ in 0..cases(300_000) {
             let x = next();
             let iib = (x % 33) as i32;
             check(
@@ -1231,7 +1249,7 @@ mod tests {
             }
         }
         for iib in -2..40 {
-            for ls in -2..70 {
+            for ls in (-2..70).step_by(stride()) {
                 assert_eq!(
                     calculate_input_radius(iib, ls, 31),
                     radius(iib, ls),
