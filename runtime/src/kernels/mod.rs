@@ -7,8 +7,11 @@
 
 pub mod activations;
 pub mod add;
+pub mod add_n;
 pub mod arg_min_max;
 pub mod average_pool_2d;
+pub mod batch_matmul;
+pub mod batch_to_space_nd;
 pub mod broadcast_to;
 pub mod cast;
 pub mod ceil;
@@ -16,23 +19,31 @@ pub mod comparisons;
 pub mod concatenation;
 pub mod conv_2d;
 pub mod cumsum;
+pub mod depth_to_space;
 pub mod depthwise_conv_2d;
 pub mod dequantize;
 pub mod div;
 pub mod elementwise;
 pub mod elu;
+pub mod embedding_lookup;
 pub mod exp;
 pub mod expand_dims;
+pub mod fast;
 pub mod fill;
 pub mod floor;
 pub mod fully_connected;
 pub mod gather;
+pub mod gather_nd;
 pub mod hard_swish;
+pub mod l2_normalization;
+pub mod l2_pool_2d;
 pub mod leaky_relu;
+pub mod log_softmax;
 pub mod logical;
 pub mod logistic;
 pub mod max_pool_2d;
 pub mod maximum_minimum;
+pub mod mirror_pad;
 pub mod mul;
 pub mod neg;
 pub mod pack;
@@ -41,11 +52,15 @@ pub mod prelu;
 pub mod quantize;
 pub mod reduce;
 pub mod reshape;
+pub mod resize_bilinear;
+pub mod resize_nearest_neighbor;
 pub mod round;
 pub mod select_v2;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
+pub mod space_to_batch_nd;
+pub mod space_to_depth;
 pub mod split;
 pub mod split_v;
 pub mod squared_difference;
@@ -56,6 +71,7 @@ pub mod svdf;
 pub mod tanh;
 pub mod transpose;
 pub mod transpose_conv;
+pub mod unidirectional_sequence_lstm;
 pub mod unpack;
 pub mod zeros_like;
 
@@ -68,9 +84,12 @@ use crate::schema::{op, BuiltinOperator};
 pub const REFERENCE: &[(BuiltinOperator, Kernel)] = &[
     (op::ABS, elementwise::ABS),
     (op::ADD, add::KERNEL),
+    (op::ADD_N, add_n::KERNEL),
     (op::ARG_MAX, arg_min_max::ARG_MAX),
     (op::ARG_MIN, arg_min_max::ARG_MIN),
     (op::AVERAGE_POOL_2D, average_pool_2d::KERNEL),
+    (op::BATCH_MATMUL, batch_matmul::KERNEL),
+    (op::BATCH_TO_SPACE_ND, batch_to_space_nd::KERNEL),
     (op::BROADCAST_TO, broadcast_to::KERNEL),
     (op::CAST, cast::KERNEL),
     (op::CEIL, ceil::KERNEL),
@@ -78,9 +97,11 @@ pub const REFERENCE: &[(BuiltinOperator, Kernel)] = &[
     (op::CONV_2D, conv_2d::KERNEL),
     (op::CUMSUM, cumsum::KERNEL),
     (op::DEPTHWISE_CONV_2D, depthwise_conv_2d::KERNEL),
+    (op::DEPTH_TO_SPACE, depth_to_space::KERNEL),
     (op::DEQUANTIZE, dequantize::KERNEL),
     (op::DIV, div::KERNEL),
     (op::ELU, elu::KERNEL),
+    (op::EMBEDDING_LOOKUP, embedding_lookup::KERNEL),
     (op::EQUAL, comparisons::EQUAL),
     (op::EXP, exp::KERNEL),
     (op::EXPAND_DIMS, expand_dims::KERNEL),
@@ -88,9 +109,12 @@ pub const REFERENCE: &[(BuiltinOperator, Kernel)] = &[
     (op::FLOOR, floor::KERNEL),
     (op::FULLY_CONNECTED, fully_connected::KERNEL),
     (op::GATHER, gather::KERNEL),
+    (op::GATHER_ND, gather_nd::KERNEL),
     (op::GREATER, comparisons::GREATER),
     (op::GREATER_EQUAL, comparisons::GREATER_EQUAL),
     (op::HARD_SWISH, hard_swish::KERNEL),
+    (op::L2_NORMALIZATION, l2_normalization::KERNEL),
+    (op::L2_POOL_2D, l2_pool_2d::KERNEL),
     (op::LEAKY_RELU, leaky_relu::KERNEL),
     (op::LESS, comparisons::LESS),
     (op::LESS_EQUAL, comparisons::LESS_EQUAL),
@@ -99,10 +123,12 @@ pub const REFERENCE: &[(BuiltinOperator, Kernel)] = &[
     (op::LOGICAL_NOT, logical::LOGICAL_NOT),
     (op::LOGICAL_OR, logical::LOGICAL_OR),
     (op::LOGISTIC, logistic::KERNEL),
+    (op::LOG_SOFTMAX, log_softmax::KERNEL),
     (op::MAXIMUM, maximum_minimum::MAXIMUM),
     (op::MAX_POOL_2D, max_pool_2d::KERNEL),
     (op::MEAN, reduce::MEAN),
     (op::MINIMUM, maximum_minimum::MINIMUM),
+    (op::MIRROR_PAD, mirror_pad::KERNEL),
     (op::MUL, mul::KERNEL),
     (op::NEG, neg::KERNEL),
     (op::NOT_EQUAL, comparisons::NOT_EQUAL),
@@ -116,12 +142,16 @@ pub const REFERENCE: &[(BuiltinOperator, Kernel)] = &[
     (op::RELU, activations::RELU),
     (op::RELU6, activations::RELU6),
     (op::RESHAPE, reshape::KERNEL),
+    (op::RESIZE_BILINEAR, resize_bilinear::KERNEL),
+    (op::RESIZE_NEAREST_NEIGHBOR, resize_nearest_neighbor::KERNEL),
     (op::ROUND, round::KERNEL),
     (op::RSQRT, elementwise::RSQRT),
     (op::SELECT_V2, select_v2::KERNEL),
     (op::SHAPE, shape::KERNEL),
     (op::SLICE, slice::KERNEL),
     (op::SOFTMAX, softmax::KERNEL),
+    (op::SPACE_TO_BATCH_ND, space_to_batch_nd::KERNEL),
+    (op::SPACE_TO_DEPTH, space_to_depth::KERNEL),
     (op::SPLIT, split::KERNEL),
     (op::SPLIT_V, split_v::KERNEL),
     (op::SQRT, elementwise::SQRT),
@@ -134,6 +164,7 @@ pub const REFERENCE: &[(BuiltinOperator, Kernel)] = &[
     (op::TANH, tanh::KERNEL),
     (op::TRANSPOSE, transpose::KERNEL),
     (op::TRANSPOSE_CONV, transpose_conv::KERNEL),
+    (op::UNIDIRECTIONAL_SEQUENCE_LSTM, unidirectional_sequence_lstm::KERNEL),
     (op::UNPACK, unpack::KERNEL),
     (op::ZEROS_LIKE, zeros_like::KERNEL),
 ];

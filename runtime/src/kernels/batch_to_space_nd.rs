@@ -1,0 +1,18 @@
+//! BATCH_TO_SPACE_ND: placeholder while the kernel is written; refuses every model.
+
+use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
+
+fn prepare(_ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    Err(KernelError::Invalid(text!("BATCH_TO_SPACE_ND is not implemented yet")))
+}
+
+fn eval(_ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+    Err(KernelError::Invalid(text!("BATCH_TO_SPACE_ND is not implemented yet")))
+}
+
+/// BATCH_TO_SPACE_ND.
+pub const KERNEL: Kernel = Kernel {
+    prepare,
+    eval,
+    output_aliases_input: false,
+};

@@ -1,0 +1,18 @@
+//! EMBEDDING_LOOKUP: placeholder while the kernel is written; refuses every model.
+
+use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
+
+fn prepare(_ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    Err(KernelError::Invalid(text!("EMBEDDING_LOOKUP is not implemented yet")))
+}
+
+fn eval(_ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+    Err(KernelError::Invalid(text!("EMBEDDING_LOOKUP is not implemented yet")))
+}
+
+/// EMBEDDING_LOOKUP.
+pub const KERNEL: Kernel = Kernel {
+    prepare,
+    eval,
+    output_aliases_input: false,
+};

@@ -1,0 +1,18 @@
+//! LOG_SOFTMAX: placeholder while the kernel is written; refuses every model.
+
+use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
+
+fn prepare(_ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    Err(KernelError::Invalid(text!("LOG_SOFTMAX is not implemented yet")))
+}
+
+fn eval(_ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+    Err(KernelError::Invalid(text!("LOG_SOFTMAX is not implemented yet")))
+}
+
+/// LOG_SOFTMAX.
+pub const KERNEL: Kernel = Kernel {
+    prepare,
+    eval,
+    output_aliases_input: false,
+};

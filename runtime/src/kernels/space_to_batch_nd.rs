@@ -1,0 +1,18 @@
+//! SPACE_TO_BATCH_ND: placeholder while the kernel is written; refuses every model.
+
+use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
+
+fn prepare(_ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    Err(KernelError::Invalid(text!("SPACE_TO_BATCH_ND is not implemented yet")))
+}
+
+fn eval(_ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+    Err(KernelError::Invalid(text!("SPACE_TO_BATCH_ND is not implemented yet")))
+}
+
+/// SPACE_TO_BATCH_ND.
+pub const KERNEL: Kernel = Kernel {
+    prepare,
+    eval,
+    output_aliases_input: false,
+};
