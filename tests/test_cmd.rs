@@ -283,6 +283,67 @@ fn model_test_runs_on_the_board_and_reports_the_arena() {
             );
         }
     }
+    // --profile: instructions per operator under QEMU's -icount, the same
+    // on every run. (Here, not in a test of its own: model tests of one
+    // target share a build folder and must not run at once.)
+    let conv = repo_root().join("fixtures/models/conv_int8.tflite");
+    let profile = || {
+        let out = tflm(&[
+            "test",
+            "--target",
+            QEMU_TARGET,
+            "--runner",
+            "qemu",
+            "--model",
+            conv.to_str().unwrap(),
+            "--profile",
+        ]);
+        let text = out.stdout_text();
+        assert!(out.status.success(), "{text}\n{}", out.stderr_text());
+        let table: Vec<String> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("instructions per operator"))
+            .map(str::to_string)
+            .collect();
+        assert!(!table.is_empty(), "no profile in\n{text}");
+        table
+    };
+    let first = profile();
+    let rows: Vec<(String, u64)> = first
+        .iter()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 4 && f[0].parse::<usize>().is_ok())
+                .then(|| (f[1].to_string(), f[2].parse().unwrap()))
+        })
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "CONV_2D",
+            "CONV_2D",
+            "CONV_2D",
+            "CONV_2D",
+            "MAX_POOL_2D",
+            "AVERAGE_POOL_2D",
+            "RESHAPE",
+            "FULLY_CONNECTED",
+            "SOFTMAX"
+        ],
+        "{first:#?}"
+    );
+    // RESHAPE is a view of its input and never runs; the others do work.
+    for (name, n) in &rows {
+        assert_eq!(*n == 0, name == "RESHAPE", "{first:#?}");
+    }
+    assert!(rows[0].1 > 100_000, "{first:#?}");
+    let total: u64 = rows.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        first.last().unwrap(),
+        &format!("total: {total} instructions per invocation")
+    );
+    assert_eq!(profile(), first, "a second run counted differently");
 }
 
 fn one_error_line(args: &[&str], want: &str) {
@@ -297,6 +358,17 @@ fn one_error_line(args: &[&str], want: &str) {
 
 #[test]
 fn bad_requests_are_one_clear_line() {
+    one_error_line(
+        &[
+            "test",
+            "--target",
+            "native",
+            "--model",
+            "fixtures/models/conv_int8.tflite",
+            "--profile",
+        ],
+        "--profile counts instructions in QEMU",
+    );
     one_error_line(
         &["test", "--target", "nosuchboard"],
         "unknown target 'nosuchboard'",

@@ -69,6 +69,11 @@ pub struct TestArgs {
     /// checked each time, with reset() before each further run (a soak run).
     #[arg(long, value_name = "N", default_value_t = 1, requires = "model")]
     pub repeat: u32,
+    /// With --model: count the instructions of one invocation, per
+    /// operator, on a QEMU target (deterministic: QEMU runs with -icount;
+    /// with --repeat, the mean over the invocations).
+    #[arg(long, requires = "model")]
+    pub profile: bool,
     /// Stream every binary's output as it runs.
     #[arg(long, short)]
     pub verbose: bool,
@@ -202,6 +207,12 @@ pub fn run(target: &Target, args: TestArgs) -> Result<bool> {
         args.docker,
         args.base_image.as_deref(),
     )?;
+    if args.profile && runner != RunnerKind::Qemu {
+        bail!(
+            "--profile counts instructions in QEMU, and {} runs with {runner}: pick a target and runner with QEMU (e.g. --target bluepill --runner qemu); on this machine use `tflm bench --callgrind` or `tflm run --profile`",
+            target.name
+        );
+    }
     let quiet = args.json;
     // Docker: the image is made ready (built once) before any firmware build.
     let docker_settings = if args.docker || runner == RunnerKind::Renode {
@@ -255,6 +266,10 @@ pub fn run(target: &Target, args: TestArgs) -> Result<bool> {
             Some(model) => {
                 let dir = prepare_model(&checkout, target, model, &args.inputs, &args.expects)?;
                 std::fs::write(dir.join("repeat.txt"), args.repeat.max(1).to_string())?;
+                if args.profile {
+                    let ops = operator_count(model)?;
+                    std::fs::write(dir.join("profile.txt"), ops.to_string())?;
+                }
                 model_dir = Some(dir);
                 vec!["model".to_string()]
             }
@@ -286,8 +301,17 @@ pub fn run(target: &Target, args: TestArgs) -> Result<bool> {
             args.filters.join(", ")
         );
     }
+    let mut run_target = target.clone();
+    if args.profile {
+        // One instruction, one nanosecond of virtual time: the board's
+        // counter then counts instructions, the same on every run.
+        if let Some(q) = run_target.qemu.as_mut() {
+            q.args
+                .extend(["-icount".to_string(), "shift=0".to_string()]);
+        }
+    }
     let config = session::Config {
-        target: target.clone(),
+        target: run_target,
         runner,
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -375,8 +399,11 @@ pub fn run(target: &Target, args: TestArgs) -> Result<bool> {
     } else {
         print_failures(&report);
         print_summary(&report);
-        if args.model.is_some() {
+        if let Some(model) = &args.model {
             print_model_figures(&report, target)?;
+            if args.profile {
+                print_profile(&report, model)?;
+            }
         }
     }
     Ok(report.failed() == 0)
@@ -487,6 +514,91 @@ fn print_model_figures(report: &RunReport, target: &Target) -> Result<()> {
     Ok(())
 }
 
+fn operator_count(model_path: &Path) -> Result<usize> {
+    let bytes = std::fs::read(model_path)
+        .with_context(|| format!("cannot read {}", model_path.display()))?;
+    let model =
+        Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
+    Ok(model.subgraph(0)?.operators_len()?)
+}
+
+/// Instructions per operator, from the model firmware's `tflm: profile_*`
+/// lines: counter units per operator, and the units a loop of known length
+/// took (SysTick ticks are several instructions each).
+pub fn parse_profile(log: &str) -> Option<(Vec<u64>, f64)> {
+    let calibration = log
+        .lines()
+        .find_map(|l| l.split_once("tflm: profile_calibration=").map(|(_, v)| v))?;
+    let (units, insns) = calibration.trim().split_once('/')?;
+    let (units, insns): (f64, f64) = (units.parse().ok()?, insns.parse().ok()?);
+    if units <= 0.0 {
+        return None;
+    }
+    // Counts add up over every invocation (`--repeat`).
+    let invocations = log
+        .lines()
+        .find_map(|l| l.split_once("tflm: invocations=").map(|(_, v)| v))
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let per_unit = insns / units / f64::from(invocations);
+    let mut ops = Vec::new();
+    for line in log.lines() {
+        if let Some((_, v)) = line.split_once("tflm: profile_op=") {
+            let (i, n) = v.trim().split_once(':')?;
+            let (i, n): (usize, u64) = (i.parse().ok()?, n.parse().ok()?);
+            if i != ops.len() {
+                return None;
+            }
+            ops.push(n);
+        }
+    }
+    Some((
+        ops.iter()
+            .map(|&n| (n as f64 * per_unit).round() as u64)
+            .collect(),
+        per_unit,
+    ))
+}
+
+fn print_profile(report: &RunReport, model_path: &Path) -> Result<()> {
+    let bytes = std::fs::read(model_path)?;
+    let model =
+        Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
+    let sg = model.subgraph(0)?;
+    for r in &report.results {
+        let Some((ops, per_unit)) = parse_profile(&r.attempt.log) else {
+            println!(
+                "no profile from {}: it printed no counts (did it pass?)",
+                r.name
+            );
+            continue;
+        };
+        let total: u64 = ops.iter().sum();
+        println!(
+            "\ninstructions per operator, one invocation (QEMU -icount; counter unit = {per_unit:.1} instructions)"
+        );
+        println!(
+            "{:>4}  {:<24} {:>14} {:>7}",
+            "#", "op", "instructions", "share"
+        );
+        for (i, n) in ops.iter().enumerate() {
+            let name = sg
+                .operator(i)
+                .and_then(|op| model.opcode_of(&op))
+                .and_then(|c| c.kind())
+                .map(crate::inspect::op_name)
+                .unwrap_or_else(|_| "?".to_string());
+            println!(
+                "{i:>4}  {name:<24} {n:>14} {:>6.1}%",
+                100.0 * *n as f64 / (total.max(1)) as f64
+            );
+        }
+        println!("total: {total} instructions per invocation");
+    }
+    Ok(())
+}
+
 /// Writes the model test's data (model, inputs, expected outputs, arena
 /// size) for the firmware build; the expected outputs come from `--expect`
 /// or from running the same runtime on this host.
@@ -593,5 +705,28 @@ mod tests {
         assert!(matches("*pool*", "max_pool_2d"));
         assert!(matches("*_2d", "conv_2d"));
         assert!(!matches("reader", "planner"));
+    }
+
+    #[test]
+    fn profile_lines_become_instructions_per_operator() {
+        let log = "Testing model/matches_expected_outputs\n\
+                   tflm: profile_calibration=25000/2000000\n\
+                   tflm: profile_op=0:0\n\
+                   tflm: profile_op=1:1234\n\
+                   tflm: arena_used_bytes=912\n";
+        let (ops, per_unit) = parse_profile(log).unwrap();
+        assert_eq!(per_unit, 80.0);
+        assert_eq!(ops, [0, 98_720]);
+        // Two invocations: the counts are their sum.
+        let twice = format!("{log}tflm: invocations=2\n");
+        assert_eq!(parse_profile(&twice).unwrap().0, [0, 49_360]);
+        // Missing calibration, a gap in the indices, garbage: no profile.
+        assert!(parse_profile("tflm: profile_op=0:5\n").is_none());
+        let gap = "tflm: profile_calibration=1/1\ntflm: profile_op=1:5\n";
+        assert!(parse_profile(gap).is_none());
+        let zero = "tflm: profile_calibration=0/2000000\ntflm: profile_op=0:5\n";
+        assert!(parse_profile(zero).is_none());
+        let junk = "tflm: profile_calibration=1/1\ntflm: profile_op=0:x\n";
+        assert!(parse_profile(junk).is_none());
     }
 }

@@ -73,6 +73,7 @@ pub fn qemu_args(target: &Target, elf: &Path) -> Option<Vec<String>> {
         args.push("-bios".into());
         args.push("none".into());
     }
+    args.extend(q.args.iter().cloned());
     args.push("-kernel".into());
     args.push(elf.display().to_string());
     Some(args)

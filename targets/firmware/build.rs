@@ -350,10 +350,16 @@ fn model(out: &Path) {
                 .ok()
                 .and_then(|t| t.trim().parse().ok())
                 .unwrap_or(1);
+            // `profile.txt` holds the number of operators to count (0: no profile).
+            let profile: usize = std::fs::read_to_string(dir.join("profile.txt"))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
             let resolver = resolver_for(&std::fs::read(dir.join("model.tflite")).unwrap());
             resolver + &format!(
                 "pub const ARENA: usize = {arena};\n\
                  pub const REPEAT: u32 = {repeat};\n\
+                 pub const PROFILED_OPS: usize = {profile};\n\
                  pub const FLOAT_OUTPUTS: bool = {};\n\
                  pub static MODEL: tflm_firmware::ModelTest = tflm_firmware::ModelTest {{ model: {}, inputs: {}, expected: {}, \
                  float_outputs: &[{}] }};\n",
@@ -366,6 +372,7 @@ fn model(out: &Path) {
         }
         Err(_) => "pub const ARENA: usize = 16;\n\
                    pub const REPEAT: u32 = 1;\n\
+                   pub const PROFILED_OPS: usize = 0;\n\
                    pub const FLOAT_OUTPUTS: bool = false;\n\
                    pub static MODEL: tflm_firmware::ModelTest = tflm_firmware::ModelTest { model: &[], inputs: &[], \
                    expected: &[], float_outputs: &[] };\n\

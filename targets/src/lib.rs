@@ -60,6 +60,10 @@ pub struct Qemu {
     /// The emulator binary (`qemu-system-arm`, `qemu-system-riscv32`).
     pub system: String,
     pub machine: String,
+    /// More arguments for this board (e.g. `["-cpu", "cortex-m33"]`);
+    /// runs may add their own (`tflm test --profile` adds `-icount`).
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -181,6 +181,156 @@ pub mod stack {
     }
 }
 
+/// A free-running counter for profiling: SysTick ticks on Cortex-M,
+/// retired instructions (`minstret`) on RISC-V, nothing natively.
+///
+/// Under QEMU with `-icount shift=0` every instruction advances virtual time
+/// by exactly one nanosecond, so both are deterministic counts of the
+/// instructions run; [`calibrate`](counter::calibrate) measures how many
+/// instructions a SysTick tick is.
+pub mod counter {
+    #[cfg(all(target_arch = "arm", target_os = "none"))]
+    mod imp {
+        use core::ptr::{read_volatile, write_volatile};
+        use core::sync::atomic::{AtomicU32, Ordering};
+
+        const SYST_CSR: *mut u32 = 0xE000_E010 as *mut u32;
+        const SYST_RVR: *mut u32 = 0xE000_E014 as *mut u32;
+        const SYST_CVR: *mut u32 = 0xE000_E018 as *mut u32;
+        const SYST_SHPR3: *mut u32 = 0xE000_ED20 as *mut u32;
+        /// The 24-bit counter's period.
+        const PERIOD: u64 = 1 << 24;
+
+        /// Times the counter wrapped (counted by the SysTick interrupt).
+        static WRAPS: AtomicU32 = AtomicU32::new(0);
+
+        #[cortex_m_rt::exception]
+        fn SysTick() {
+            // Only this handler writes WRAPS: load and store suffice (ARMv6-M
+            // has no atomic read-modify-write).
+            WRAPS.store(WRAPS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+
+        pub fn start() {
+            // SAFETY: SysTick's registers are architectural (ARMv6-M/7-M),
+            // at these fixed addresses; nothing else in the firmware uses
+            // SysTick. Lowest priority, so it never preempts a fault.
+            unsafe {
+                let shpr3 = read_volatile(SYST_SHPR3);
+                write_volatile(SYST_SHPR3, shpr3 | 0xFF00_0000);
+                write_volatile(SYST_RVR, (PERIOD - 1) as u32);
+                write_volatile(SYST_CVR, 0);
+                // Enabled, interrupt on wrap, processor clock.
+                write_volatile(SYST_CSR, 0b111);
+            }
+        }
+
+        pub fn now() -> u64 {
+            loop {
+                let wraps = WRAPS.load(Ordering::Relaxed);
+                // SAFETY: a read of the architectural SysTick current value.
+                let current = unsafe { read_volatile(SYST_CVR) } & 0x00FF_FFFF;
+                // A wrap between the two reads (its interrupt already taken)
+                // would pair an old count with a new value: read again.
+                if WRAPS.load(Ordering::Relaxed) == wraps {
+                    return u64::from(wraps) * PERIOD + (PERIOD - 1 - u64::from(current));
+                }
+            }
+        }
+
+        /// Runs `2 * n` instructions (a two-instruction loop).
+        pub fn spin(n: u32) {
+            if n == 0 {
+                return;
+            }
+            // SAFETY: a register-only countdown loop; touches no memory.
+            unsafe {
+                core::arch::asm!(
+                    "2:",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    n = inout(reg) n => _,
+                    options(nomem, nostack),
+                );
+            }
+        }
+    }
+
+    #[cfg(all(target_arch = "riscv32", target_os = "none"))]
+    mod imp {
+        pub fn start() {}
+
+        pub fn now() -> u64 {
+            loop {
+                let (hi, lo, hi2): (u32, u32, u32);
+                // SAFETY: reads of the user-level instruction counter CSRs.
+                unsafe {
+                    core::arch::asm!("csrr {0}, minstreth", out(reg) hi, options(nomem, nostack));
+                    core::arch::asm!("csrr {0}, minstret", out(reg) lo, options(nomem, nostack));
+                    core::arch::asm!("csrr {0}, minstreth", out(reg) hi2, options(nomem, nostack));
+                }
+                if hi == hi2 {
+                    return (u64::from(hi) << 32) | u64::from(lo);
+                }
+            }
+        }
+
+        /// Runs `2 * n` instructions (a two-instruction loop).
+        pub fn spin(n: u32) {
+            if n == 0 {
+                return;
+            }
+            // SAFETY: a register-only countdown loop; touches no memory.
+            unsafe {
+                core::arch::asm!(
+                    "2:",
+                    "addi {n}, {n}, -1",
+                    "bnez {n}, 2b",
+                    n = inout(reg) n => _,
+                    options(nomem, nostack),
+                );
+            }
+        }
+    }
+
+    /// Starts the counter. Call once, before [`now`].
+    pub fn start() {
+        #[cfg(target_os = "none")]
+        imp::start();
+    }
+
+    /// The counter's value (`None` natively).
+    pub fn now() -> Option<u64> {
+        #[cfg(target_os = "none")]
+        {
+            Some(imp::now())
+        }
+        #[cfg(not(target_os = "none"))]
+        {
+            None
+        }
+    }
+
+    /// Instructions in [`calibrate`]'s loop.
+    pub const CALIBRATION_INSTRUCTIONS: u64 = 2_000_000;
+
+    /// Counter units taken by a loop of [`CALIBRATION_INSTRUCTIONS`]
+    /// instructions (`None` natively): the host turns counts into
+    /// instructions with it.
+    pub fn calibrate() -> Option<u64> {
+        #[cfg(target_os = "none")]
+        {
+            let t0 = imp::now();
+            imp::spin((CALIBRATION_INSTRUCTIONS / 2) as u32);
+            Some(imp::now() - t0)
+        }
+        #[cfg(not(target_os = "none"))]
+        {
+            None
+        }
+    }
+}
+
 #[doc(hidden)]
 pub mod __rt {
     #[cfg(all(target_arch = "arm", target_os = "none"))]

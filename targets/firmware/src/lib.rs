@@ -3,7 +3,7 @@
 #![no_std]
 
 use tflm_board::test::{Check, Suite, F};
-use tflm_runtime::{Interpreter, Model, OpResolver};
+use tflm_runtime::{Interpreter, Model, NoProfiler, OpResolver, Profiler};
 
 /// A file's bytes, 16-byte aligned (as a model must be for zero-copy weights).
 #[macro_export]
@@ -180,9 +180,10 @@ fn checked<T, E: core::fmt::Display, const COMPACT: bool>(
 /// small parts: it leaves out the error texts and reads the model with
 /// `Model::from_bytes_trusted`, since the host already read and ran it.
 #[inline(never)]
-pub fn run_model<R: OpResolver, const COMPACT: bool, const FLOAT: bool>(
+pub fn run_model<R: OpResolver, P: Profiler, const COMPACT: bool, const FLOAT: bool>(
     c: &mut Check,
     resolver: &R,
+    profiler: &mut P,
     arena: &mut [u8],
     model: &[u8],
     inputs: &[&[u8]],
@@ -222,7 +223,9 @@ pub fn run_model<R: OpResolver, const COMPACT: bool, const FLOAT: bool>(
             }
             view.data.copy_from_slice(data);
         }
-        checked::<_, _, COMPACT>(c, interpreter.invoke(), "invoke")?;
+        // One call for both cases: a second monomorphization of the
+        // interpreter's loop would cost flash.
+        checked::<_, _, COMPACT>(c, interpreter.invoke_with(profiler), "invoke")?;
         for (k, want) in expected.iter().enumerate() {
             let out = checked::<_, _, COMPACT>(c, interpreter.output(k), "output")?;
             let float = float_outputs.get(k).copied().unwrap_or(false);
@@ -235,6 +238,69 @@ pub fn run_model<R: OpResolver, const COMPACT: bool, const FLOAT: bool>(
         }
     }
     Some(interpreter.arena_used_bytes())
+}
+
+/// Counts what each operator of one invocation takes on the board's
+/// counter ([`tflm_board::counter`]), for `tflm test --model --profile`.
+pub struct OpCounter<const N: usize> {
+    started: u64,
+    /// Counter units per operator index (indices past `N` are not kept).
+    pub counts: [u64; N],
+}
+
+impl<const N: usize> OpCounter<N> {
+    pub fn new() -> Self {
+        if N > 0 {
+            tflm_board::counter::start();
+        }
+        OpCounter {
+            started: 0,
+            counts: [0; N],
+        }
+    }
+
+    /// Prints the counts as `tflm: profile_*` lines, which the host turns
+    /// into instructions per operator with the calibration line.
+    pub fn report(&self) {
+        if let Some(units) = tflm_board::counter::calibrate() {
+            tflm_board::println!(
+                "tflm: profile_calibration={units}/{}",
+                tflm_board::counter::CALIBRATION_INSTRUCTIONS
+            );
+        }
+        for (i, n) in self.counts.iter().enumerate() {
+            tflm_board::println!("tflm: profile_op={i}:{n}");
+        }
+    }
+}
+
+impl<const N: usize> Default for OpCounter<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts add up over every invocation (the host divides by their number).
+/// With `N == 0` it does nothing and compiles to nothing.
+impl<const N: usize> Profiler for OpCounter<N> {
+    #[inline(always)]
+    fn begin(&mut self, _: usize, _: tflm_runtime::schema::OpKind<'_>) {
+        if N == 0 {
+            return;
+        }
+        self.started = tflm_board::counter::now().unwrap_or(0);
+    }
+
+    #[inline(always)]
+    fn end(&mut self, op_index: usize) {
+        if N == 0 {
+            return;
+        }
+        let now = tflm_board::counter::now().unwrap_or(0);
+        if let Some(count) = self.counts.get_mut(op_index) {
+            *count += now.saturating_sub(self.started);
+        }
+    }
 }
 
 /// Arena storage aligned to 16 bytes (a `u128` array is only 8-aligned on
@@ -270,9 +336,10 @@ pub fn run_vectors<R: OpResolver>(suite: &mut Suite, cases: &[Case], resolver: &
                 c.is_true(false, "test vector unpacks");
                 return;
             };
-            run_model::<_, false, true>(
+            run_model::<_, _, false, true>(
                 c,
                 resolver,
+                &mut NoProfiler,
                 arena,
                 model,
                 inputs.get(..case.inputs.len()).unwrap_or_default(),

@@ -16,9 +16,10 @@ fn run() -> ! {
     tflm_board::test::run(|s| {
         let mut used = 0;
         s.test("interpreter/fc_int8_matches_tflm", |c| {
-            used = run_model::<_, false, true>(
+            used = run_model::<_, _, false, true>(
                 c,
                 &fc,
+                &mut tflm_runtime::NoProfiler,
                 arena,
                 model,
                 &[input],
@@ -31,9 +32,10 @@ fn run() -> ! {
         });
         s.test("interpreter/exact_arena_works", |c| {
             c.is_true(used > 0, "first run measured the arena");
-            run_model::<_, false, true>(
+            run_model::<_, _, false, true>(
                 c,
                 &fc,
+                &mut tflm_runtime::NoProfiler,
                 &mut arena[..used],
                 model,
                 &[input],
@@ -74,9 +76,10 @@ fn run() -> ! {
         });
         s.test("interpreter/repeat_invokes_agree", |c| {
             for _ in 0..3 {
-                run_model::<_, false, true>(
+                run_model::<_, _, false, true>(
                     c,
                     &fc,
+                    &mut tflm_runtime::NoProfiler,
                     arena,
                     model,
                     &[input],

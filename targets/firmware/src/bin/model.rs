@@ -22,9 +22,11 @@ fn run() -> ! {
                 !m.model.is_empty(),
                 "a model is embedded (tflm test --model)",
             );
-            let used = tflm_firmware::run_model::<_, true, { data::FLOAT_OUTPUTS }>(
+            let mut profiler = tflm_firmware::OpCounter::<{ data::PROFILED_OPS }>::new();
+            let used = tflm_firmware::run_model::<_, _, true, { data::FLOAT_OUTPUTS }>(
                 c,
                 &resolver,
+                &mut profiler,
                 arena,
                 m.model,
                 m.inputs,
@@ -34,6 +36,9 @@ fn run() -> ! {
                 data::REPEAT,
             );
             if let Some(used) = used {
+                if data::PROFILED_OPS > 0 {
+                    profiler.report();
+                }
                 tflm_board::println!("tflm: arena_used_bytes={used}");
                 tflm_board::println!("tflm: invocations={}", data::REPEAT);
             }
