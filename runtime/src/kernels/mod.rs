@@ -164,7 +164,10 @@ pub const REFERENCE: &[(BuiltinOperator, Kernel)] = &[
     (op::TANH, tanh::KERNEL),
     (op::TRANSPOSE, transpose::KERNEL),
     (op::TRANSPOSE_CONV, transpose_conv::KERNEL),
-    (op::UNIDIRECTIONAL_SEQUENCE_LSTM, unidirectional_sequence_lstm::KERNEL),
+    (
+        op::UNIDIRECTIONAL_SEQUENCE_LSTM,
+        unidirectional_sequence_lstm::KERNEL,
+    ),
     (op::UNPACK, unpack::KERNEL),
     (op::ZEROS_LIKE, zeros_like::KERNEL),
 ];
