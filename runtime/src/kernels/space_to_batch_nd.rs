@@ -40,6 +40,9 @@ struct Params {
     pad_byte: u32,
 }
 
+/// `(before, after)` along height and width.
+pub(super) type Sides = [(usize, usize); 2];
+
 /// The constant int32 `block_shape` and `paddings` of a 3D or 4D tensor:
 /// `(block_h, block_w)` and `[(top, bottom), (left, right)]` (width 1 and
 /// no padding for 3D). Shared with BATCH_TO_SPACE_ND, whose crops have the
@@ -48,7 +51,7 @@ pub(super) fn block_and_pads(
     block: &TensorInfo<'_>,
     pads: &TensorInfo<'_>,
     spatial: usize,
-) -> Result<((usize, usize), [(usize, usize); 2]), KernelError> {
+) -> Result<((usize, usize), Sides), KernelError> {
     if block.ty != TensorType::Int32 || pads.ty != TensorType::Int32 {
         return Err(KernelError::Unsupported(text!(
             "block_shape and paddings/crops must be int32"
@@ -86,7 +89,7 @@ pub(super) fn block_and_pads(
         )));
     }
     let blocks = (b[0] as usize, b.get(1).map_or(1, |&v| v as usize));
-    let mut sides = [(0usize, 0usize); 2];
+    let mut sides: Sides = [(0, 0); 2];
     for (side, pair) in sides.iter_mut().zip(p.chunks_exact(2)) {
         *side = (pair[0] as usize, pair[1] as usize);
     }
