@@ -206,8 +206,9 @@ mod tests {
 
     #[test]
     fn int8_from_tflm_test() {
-        // TFLM add_n_test.cc, Int8AddNOpAddMultipleTensors: scale 0.05,
-        // zero point 0 in and out, so the expected sums quantize exactly.
+        // TFLM add_n_test.cc, Int8AddNOpAddMultipleTensors's values, here
+        // with scale 0.05 and zero point 0 in and out so that the expected
+        // sums quantize exactly.
         let q = |v: &[f32]| -> std::vec::Vec<i8> {
             v.iter().map(|x| (x / 0.05).round() as i8).collect()
         };
