@@ -178,8 +178,8 @@ fn abs_quantized<Q: Quantized>(input: &[Q], output: &mut [Q], p: &Params) {
 
 /// TFLite's `GetInvSqrtQuantizedMultiplierExp` (reverse shift -1): `1 /
 /// sqrt(x)` as a multiplier and a left shift, by five Newton-Raphson steps in
-/// fixed point with 3 integer bits.
-fn inv_sqrt_multiplier(x: i32) -> (i32, i32) {
+/// fixed point with 3 integer bits. (RSQRT and L2_NORMALIZATION use it.)
+pub(crate) fn inv_sqrt_multiplier(x: i32) -> (i32, i32) {
     if x <= 1 {
         return (i32::MAX, 0);
     }

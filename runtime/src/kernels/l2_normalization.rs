@@ -9,8 +9,9 @@
 //! TFLM does not check its quantization, and neither does this kernel.
 //! Only activation NONE is accepted, as in TFLM; ranks 1 to 4.
 
+use super::elementwise::inv_sqrt_multiplier;
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
-use crate::quant::{self, multiply_by_quantized_multiplier, FixedPoint};
+use crate::quant::{self, multiply_by_quantized_multiplier};
 use crate::schema::{Activation, L2NormOptions, TensorType};
 use bytemuck::{Pod, Zeroable};
 
@@ -66,46 +67,6 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     };
     ctx.alloc_op_data(core::mem::size_of::<L2NormData>())?;
     ctx.write_op_data(0, &[data])
-}
-
-/// TFLite's `GetInvSqrtQuantizedMultiplierExp` with reverse shift -1: `1 /
-/// sqrt(x)` as a multiplier and a left shift, by five Newton-Raphson steps in
-/// fixed point with 3 integer bits. (The same as RSQRT's, in its own file.)
-fn inv_sqrt_multiplier(x: i32) -> (i32, i32) {
-    if x <= 1 {
-        return (i32::MAX, 0);
-    }
-    let mut x = x;
-    let mut shift = 11;
-    while x >= 1 << 29 {
-        x /= 4;
-        shift += 1;
-    }
-    // Normalise x into [2^27, 2^29) by an even shift.
-    let pairs = (x.leading_zeros() as i32 - 1) / 2 - 1;
-    shift -= pairs;
-    x <<= 2 * pairs;
-    let input = FixedPoint::<3>::from_raw(x >> 1);
-    let half_input = input.saturating_rounding_multiply_by_pot(-1);
-    let one_and_half = FixedPoint::<3>::from_raw((1 << 28) + (1 << 27));
-    let mut r = FixedPoint::<3>::ONE;
-    for _ in 0..5 {
-        let r2: FixedPoint<6> = r.mul_fixed(r);
-        let r3: FixedPoint<9> = r2.mul_fixed(r);
-        let r3: FixedPoint<3> = r3.rescale();
-        let a: FixedPoint<6> = one_and_half.mul_fixed(r);
-        let b: FixedPoint<6> = half_input.mul_fixed(r3);
-        r = (a - b).rescale();
-    }
-    // sqrt(2) / 2
-    let half_sqrt2 = FixedPoint::<0>::from_raw(1_518_500_250);
-    let r: FixedPoint<3> = r.mul_fixed(half_sqrt2);
-    let mut raw = r.raw();
-    if shift < 0 {
-        raw = raw.wrapping_shl((-shift) as u32);
-        shift = 0;
-    }
-    (raw, -shift)
 }
 
 fn normalize_f32_row(input: &[f32], output: &mut [f32]) {
