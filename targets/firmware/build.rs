@@ -382,41 +382,6 @@ fn model(out: &Path) {
     std::fs::write(out.join("model.rs"), src).unwrap();
 }
 
-/// Operators whose kernel lives in a module named otherwise.
-const SHARED_MODULES: &[(&str, &str)] = &[
-    ("MAXIMUM", "maximum_minimum::MAXIMUM"),
-    ("MINIMUM", "maximum_minimum::MINIMUM"),
-    ("PADV2", "pad::KERNEL"),
-    ("ABS", "elementwise::ABS"),
-    ("SQRT", "elementwise::SQRT"),
-    ("RSQRT", "elementwise::RSQRT"),
-    ("LOG", "elementwise::LOG"),
-    ("RELU", "activations::RELU"),
-    ("RELU6", "activations::RELU6"),
-    ("MEAN", "reduce::MEAN"),
-    ("SUM", "reduce::SUM"),
-    ("REDUCE_MAX", "reduce::REDUCE_MAX"),
-    ("REDUCE_MIN", "reduce::REDUCE_MIN"),
-    ("ARG_MAX", "arg_min_max::ARG_MAX"),
-    ("ARG_MIN", "arg_min_max::ARG_MIN"),
-    ("EQUAL", "comparisons::EQUAL"),
-    ("NOT_EQUAL", "comparisons::NOT_EQUAL"),
-    ("LESS", "comparisons::LESS"),
-    ("LESS_EQUAL", "comparisons::LESS_EQUAL"),
-    ("GREATER", "comparisons::GREATER"),
-    ("GREATER_EQUAL", "comparisons::GREATER_EQUAL"),
-    ("LOGICAL_AND", "logical::LOGICAL_AND"),
-    ("LOGICAL_OR", "logical::LOGICAL_OR"),
-    ("LOGICAL_NOT", "logical::LOGICAL_NOT"),
-];
-
-/// Operators whose kernel module also has `KERNEL_INT8`.
-const INT8_KERNELS: &[&str] = &["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX"];
-
-/// Operators whose kernel module also has `KERNEL_INT8_ONLY` (int8, without
-/// the 16x8 path that `KERNEL_INT8` has).
-const INT8_ONLY_KERNELS: &[&str] = &["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"];
-
 /// Whether some use of builtin operator `name` has a first input of `ty`.
 fn first_input_is(
     model: &tflm_runtime::Model<'_>,
@@ -435,52 +400,59 @@ fn first_input_is(
 }
 
 /// A resolver with exactly the kernels the model uses, so only those are
-/// linked (each operator's kernel module is named after it, lower case,
-/// but for `SHARED_MODULES`).
+/// linked: each is taken from the runtime's tables (`kernels::REFERENCE`,
+/// `kernels::INT8`) by its index there, in a `const`, so the tables
+/// themselves are not linked. The build script links the same runtime, so
+/// the indices agree; a `const` assertion checks each one anyway.
 fn resolver_for(model: &[u8]) -> String {
+    use tflm_runtime::kernels::{INT8, REFERENCE};
+    use tflm_runtime::schema::{OpKind, TensorType};
     let model = tflm_runtime::Model::from_bytes(model).unwrap_or_else(|e| panic!("model: {e}"));
-    let mut ops: Vec<String> = Vec::new();
+    let mut ops = Vec::new();
     for i in 0..model.operator_codes_len().unwrap() {
         match model.operator_code(i).unwrap().kind().unwrap() {
-            tflm_runtime::schema::OpKind::Builtin(code) => {
-                let name = code
-                    .name()
-                    .unwrap_or_else(|| panic!("operator code {} is unknown", code.0));
-                if !ops.iter().any(|o| o == name) {
-                    ops.push(name.to_string());
+            OpKind::Builtin(code) => {
+                if !ops.contains(&code) {
+                    ops.push(code);
                 }
             }
-            tflm_runtime::schema::OpKind::Custom(name) => {
-                panic!("custom operator {name} has no kernel")
-            }
+            OpKind::Custom(name) => panic!("custom operator {name} has no kernel"),
         }
     }
     let mut src = format!(
-        "pub fn resolver() -> tflm_runtime::MutableOpResolver<{}> {{\n    let mut r = tflm_runtime::MutableOpResolver::new();\n",
+        "pub fn resolver() -> tflm_runtime::MutableOpResolver<{}> {{\n    use tflm_runtime::kernels::{{INT8, REFERENCE}};\n    let mut r = tflm_runtime::MutableOpResolver::new();\n",
         ops.len().max(1)
     );
-    for op in &ops {
-        // An op with an int8-only kernel (no float path linked) gets it
-        // when no use of the op has a float input.
-        use tflm_runtime::schema::TensorType;
-        let integer_only =
-            INT8_KERNELS.contains(&op.as_str()) && !first_input_is(&model, op, TensorType::Float32);
-        let kernel = if integer_only
-            && INT8_ONLY_KERNELS.contains(&op.as_str())
-            && !first_input_is(&model, op, TensorType::Int16)
-        {
-            // No float and no 16x8 path linked.
-            format!("{}::KERNEL_INT8_ONLY", op.to_lowercase())
-        } else if integer_only {
-            format!("{}::KERNEL_INT8", op.to_lowercase())
-        } else if let Some((_, path)) = SHARED_MODULES.iter().find(|(o, _)| o == op) {
-            path.to_string()
-        } else {
-            format!("{}::KERNEL", op.to_lowercase())
+    for code in ops {
+        let name = code
+            .name()
+            .unwrap_or_else(|| panic!("operator code {} has no kernel", code.0));
+        // An op with an int8 kernel (no float path linked) gets it when no
+        // use of the op has a float input; the int8-only one when no use
+        // has int16 activations either.
+        let int8 = INT8.iter().position(|(c, _, _)| *c == code);
+        let float = first_input_is(&model, name, TensorType::Float32);
+        let int16 = first_input_is(&model, name, TensorType::Int16);
+        let (table, index, kernel) = match int8 {
+            Some(j) if !float && !int16 && INT8[j].2.is_some() => (
+                "INT8",
+                j,
+                format!("match INT8[{j}].2 {{ Some(k) => k, None => INT8[{j}].1 }}"),
+            ),
+            Some(j) if !float => ("INT8", j, format!("INT8[{j}].1")),
+            _ => {
+                let i = REFERENCE
+                    .iter()
+                    .position(|(c, _)| *c == code)
+                    .unwrap_or_else(|| panic!("{name}: this runtime has no kernel for it"));
+                ("REFERENCE", i, format!("REFERENCE[{i}].1"))
+            }
         };
         let _ = writeln!(
             src,
-            "    let _ = r.register(tflm_runtime::schema::op::{op}, tflm_runtime::kernels::{kernel});"
+            "    const _: () = assert!({table}[{index}].0 .0 == {code});\n    \
+             let _ = r.register(tflm_runtime::schema::op::{name}, {{ const K: tflm_runtime::Kernel = {kernel}; K }});",
+            code = code.0
         );
     }
     src + "    r\n}\n"

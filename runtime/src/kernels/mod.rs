@@ -171,3 +171,26 @@ pub const REFERENCE: &[(BuiltinOperator, Kernel)] = &[
     (op::UNPACK, unpack::KERNEL),
     (op::ZEROS_LIKE, zeros_like::KERNEL),
 ];
+
+/// Smaller kernels for integer models, as TFLM's `Register_*_INT8`: for each
+/// operator, one without the float path (int8, and int16 activations where
+/// the operator has them) and, where it differs, one for int8 alone.
+/// Firmware registers these when no use of the operator needs more.
+pub const INT8: &[(BuiltinOperator, Kernel, Option<Kernel>)] = &[
+    (
+        op::CONV_2D,
+        conv_2d::KERNEL_INT8,
+        Some(conv_2d::KERNEL_INT8_ONLY),
+    ),
+    (
+        op::DEPTHWISE_CONV_2D,
+        depthwise_conv_2d::KERNEL_INT8,
+        Some(depthwise_conv_2d::KERNEL_INT8_ONLY),
+    ),
+    (
+        op::FULLY_CONNECTED,
+        fully_connected::KERNEL_INT8,
+        Some(fully_connected::KERNEL_INT8_ONLY),
+    ),
+    (op::SOFTMAX, softmax::KERNEL_INT8, None),
+];
