@@ -36,7 +36,7 @@ fn run() -> ! {
                 data::REPEAT,
             );
             if let Some(used) = used {
-                if data::PROFILED_OPS > 0 {
+                if data::PROFILED_OPS != 0 {
                     profiler.report();
                 }
                 tflm_board::println!("tflm: arena_used_bytes={used}");
