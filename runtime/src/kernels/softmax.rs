@@ -560,6 +560,33 @@ mod tests {
         assert_eq!(out.i16(0), [7555, 4817, 10198, 10198]);
     }
 
+    /// TFLM's outputs (fixtures/make_int16_act_goldens.py) for the rows
+    /// (32767, x), every x: with input scale 10/65535 every difference from
+    /// 0 to -65535 meets the `exp` table once, and the two-term sums cover
+    /// the reciprocal table.
+    #[test]
+    fn int16_matches_tflm_for_every_difference() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/int16_act");
+        let bytes = std::fs::read(dir.join("softmax_pairs.npy")).expect("fixtures/int16_act");
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        let want: std::vec::Vec<i16> = npy.into_vec().unwrap();
+        let input: std::vec::Vec<i16> = (i16::MIN..=i16::MAX).flat_map(|x| [32767, x]).collect();
+        let out = run(
+            T::i16(&[65536, 2], &input).q((10.0f64 / 65535.0) as f32, 0),
+            int16_sym_out(&[65536, 2]),
+            1.0,
+        )
+        .unwrap();
+        let got = out.i16(0);
+        assert_eq!(got.len(), want.len());
+        let bad = got
+            .chunks(2)
+            .zip(want.chunks(2))
+            .zip(i16::MIN..=i16::MAX)
+            .find(|((g, w), _)| g != w);
+        assert!(bad.is_none(), "ours, TFLM's, x: {bad:?}");
+    }
+
     #[test]
     fn int16_tables_follow_their_functions() {
         // Units of 2/65535 (32767.5 = 1.0); the `exp` table runs from
