@@ -565,6 +565,7 @@ mod tests {
     /// 0 to -65535 meets the `exp` table once, and the two-term sums cover
     /// the reciprocal table.
     #[test]
+    #[cfg_attr(miri, ignore = "65536 rows: too slow under Miri")]
     fn int16_matches_tflm_for_every_difference() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/int16_act");
         let bytes = std::fs::read(dir.join("softmax_pairs.npy")).expect("fixtures/int16_act");

@@ -181,6 +181,7 @@ mod tests {
     /// power-of-two scales, multiplier-and-shift scales, the subnormal scale
     /// of the fuzzer's regression model), gives TFLM's output.
     #[test]
+    #[cfg_attr(miri, ignore = "six times 65536 inputs: too slow under Miri")]
     fn int16_matches_tflm_for_every_input() {
         let all: std::vec::Vec<i16> = (i16::MIN..=i16::MAX).collect();
         let goldens = super::super::logistic::int16_goldens("tanh");
