@@ -197,7 +197,8 @@ fn prepare<const FLOAT: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), Ke
         data.input_left_shift = params.input_left_shift;
         data.diff_min = params.diff_min;
     }
-    if input.ty == TensorType::Int16 {
+    // (`FLOAT &&`: keeps the tables' code out of the int8-only kernel.)
+    if FLOAT && input.ty == TensorType::Int16 {
         // Differences from the row maximum are scaled so that [-10, 0] in
         // real terms covers the `exp` table's whole input range.
         let real = f64::from(input.scale()) * f64::from(beta) / (10.0 / 65535.0);
