@@ -372,6 +372,15 @@ impl OpTest {
         self.run_with(&AllOpsResolver, 1 << 20)
     }
 
+    /// Builds the model, runs it with `kernel` for its operator (in place of
+    /// the reference kernel), as [`OpTest::run`] does.
+    pub fn run_kernel(self, kernel: crate::kernel::Kernel) -> Result<Outputs, Error> {
+        let mut resolver = crate::resolver::MutableOpResolver::<1>::new();
+        // A resolver with room for one kernel cannot be full.
+        let _ = resolver.register(self.op, kernel);
+        self.run_with(&resolver, 1 << 22)
+    }
+
     /// Builds the model, runs it with `resolver` in an arena of `arena_len` bytes.
     pub fn run_with<R: crate::resolver::OpResolver>(
         mut self,

@@ -1,0 +1,341 @@
+//! Fast int8 FULLY_CONNECTED, bit-exact with
+//! [`crate::kernels::fully_connected`].
+//!
+//! Each output is one dot product of an input row with a contiguous weight
+//! row. The zero points are folded out of the inner loop:
+//! `sum((w - wz) * (x - xz)) = sum(w * x) - xz * sum(w) - wz * sum(x) +
+//! n * wz * xz`; the terms without `x` join the bias in `prepare`, and
+//! `sum(x)` is taken once per input row (only when the weights have a zero
+//! point, which per-tensor quantized weights may have).
+//!
+//! Float32 and 16x8 run the reference kernel.
+
+use super::{check_with, dot_i8, sum_i8};
+use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
+use crate::kernels::fully_connected as reference;
+use crate::quant::{
+    conv_effective_scale, fc_per_tensor_effective_scale, multiply_by_quantized_multiplier,
+    quantize_multiplier, try_activation_range_quantized,
+};
+use crate::schema::{FullyConnectedOptions, TensorType};
+use bytemuck::{Pod, Zeroable};
+
+/// Per-op data header; `out_depth` multipliers, shifts and folded biases
+/// (`i32` each) follow it.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    batches: u32,
+    out_depth: u32,
+    accum_depth: u32,
+    /// 1 when the folded biases were computed (constant weights and bias);
+    /// otherwise `eval` folds each output as it goes.
+    folded: u32,
+    /// `-input_zero_point`.
+    input_offset: i32,
+    /// `-weights_zero_point` (per-tensor weights; 0 for per-channel ones,
+    /// whose zero point TFLM ignores).
+    weights_offset: i32,
+    output_offset: i32,
+    act_min: i32,
+    act_max: i32,
+}
+
+const HEADER: usize = core::mem::size_of::<Params>();
+
+fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    let input = ctx.input(0)?;
+    if input.ty != TensorType::Int8 {
+        return (reference::KERNEL.prepare)(ctx);
+    }
+    check_with(&reference::KERNEL, ctx)?;
+    // The reference prepare checked the shapes, types and scales below.
+    let options = ctx.op.options::<FullyConnectedOptions>()?;
+    let weights = ctx.input(1)?;
+    let bias = ctx.optional_input(2)?;
+    let output = ctx.output(0)?;
+    let (out_depth, accum_depth) = (weights.shape.dim(0), weights.shape.dim(1));
+    let batches = input.num_elements() / accum_depth.max(1);
+    let too_big = |_| KernelError::Shape(text!("FULLY_CONNECTED dimension too large"));
+    let (input_scale, output_scale) = (input.scale(), output.scale());
+    let scales = weights.scales().ok_or(KernelError::Invalid(text!(
+        "FULLY_CONNECTED weights are not quantized"
+    )))?;
+    let per_channel = scales.len() > 1;
+    let (act_min, act_max) = try_activation_range_quantized(
+        options.activation,
+        output.zero_point(),
+        output_scale,
+        i8::MIN.into(),
+        i8::MAX.into(),
+    )
+    .map_err(|_| {
+        KernelError::Invalid(text!("FULLY_CONNECTED activation range does not quantize"))
+    })?;
+    let len = out_depth
+        .checked_mul(12)
+        .and_then(|n| n.checked_add(HEADER))
+        .ok_or(KernelError::Shape(text!("FULLY_CONNECTED is too large")))?;
+    ctx.alloc_op_data(len)?;
+
+    // The multiplier and shift of every output, as the reference has them.
+    let per_tensor = quantize_multiplier(fc_per_tensor_effective_scale(
+        input_scale,
+        weights.scale(),
+        output_scale,
+    ));
+    for c in 0..out_depth {
+        let (m, s) = if per_channel {
+            let scale = scales.get(c).unwrap_or(0.0);
+            quantize_multiplier(conv_effective_scale(input_scale, scale, output_scale))
+        } else {
+            per_tensor
+        };
+        ctx.write_op_data(HEADER + 4 * c, &[m])?;
+        ctx.write_op_data(HEADER + 4 * (out_depth + c), &[s])?;
+    }
+
+    let input_offset = input.zero_point().wrapping_neg();
+    let weights_offset = if per_channel {
+        0
+    } else {
+        weights.zero_point().wrapping_neg()
+    };
+    let k = i32::try_from(accum_depth).map_err(too_big)?;
+    let constant_weights = weights.constant.map(bytemuck::cast_slice::<u8, i8>);
+    let biases = match &bias {
+        Some(b) if b.constant.is_some() => Some(Some(b.constant_as::<i32>()?)),
+        Some(_) => None,
+        None => Some(None),
+    };
+    let folded = match (constant_weights, biases) {
+        (Some(w), Some(biases)) => {
+            for (c, row) in w
+                .chunks_exact(accum_depth.max(1))
+                .take(out_depth)
+                .enumerate()
+            {
+                let b = biases.and_then(|b| b.get(c)).copied().unwrap_or(0);
+                let value = fold(b, row, k, input_offset, weights_offset);
+                ctx.write_op_data(HEADER + 4 * (2 * out_depth + c), &[value])?;
+            }
+            true
+        }
+        _ => false,
+    };
+    let params = Params {
+        batches: u32::try_from(batches).map_err(too_big)?,
+        out_depth: u32::try_from(out_depth).map_err(too_big)?,
+        accum_depth: u32::try_from(accum_depth).map_err(too_big)?,
+        folded: u32::from(folded),
+        input_offset,
+        weights_offset,
+        output_offset: output.zero_point(),
+        act_min,
+        act_max,
+    };
+    ctx.write_op_data(0, &[params])
+}
+
+/// What does not depend on the input: `bias + xo * sum(w) + k * wo * xo`
+/// (`xo`, `wo`: the input and weights offsets), wrapping.
+#[inline]
+fn fold(bias: i32, row: &[i8], k: i32, input_offset: i32, weights_offset: i32) -> i32 {
+    bias.wrapping_add(input_offset.wrapping_mul(sum_i8(row)))
+        .wrapping_add(k.wrapping_mul(weights_offset).wrapping_mul(input_offset))
+}
+
+fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+    let input = ctx.inputs.get(0)?;
+    if input.ty != TensorType::Int8 {
+        return (reference::KERNEL.eval)(ctx);
+    }
+    let p = *ctx.op_data_at::<Params>(0)?;
+    let weights = ctx.inputs.get(1)?;
+    let bias = ctx.inputs.optional(2)?;
+    let mut output = ctx.outputs.take(0)?;
+    let (batches, out_depth, k) = (
+        p.batches as usize,
+        p.out_depth as usize,
+        p.accum_depth as usize,
+    );
+    if out_depth == 0 || k == 0 {
+        return Err(KernelError::OpData);
+    }
+    let multipliers = ctx.op_data_slice::<i32>(HEADER, out_depth)?;
+    let shifts = ctx.op_data_slice::<i32>(HEADER + 4 * out_depth, out_depth)?;
+    let folded = if p.folded != 0 {
+        ctx.op_data_slice::<i32>(HEADER + 8 * out_depth, out_depth)?
+    } else {
+        &[]
+    };
+    let bias = bias.map(|b| b.as_i32()).transpose()?;
+    let (input, weights, output) = (input.as_i8()?, weights.as_i8()?, output.as_i8_mut()?);
+    let rows = input.chunks_exact(k).take(batches);
+    for (x, out) in rows.zip(output.chunks_exact_mut(out_depth)) {
+        // The one term of the folding that depends on the input.
+        let row_term = if p.weights_offset != 0 {
+            p.weights_offset.wrapping_mul(sum_i8(x))
+        } else {
+            0
+        };
+        let per_output = out
+            .iter_mut()
+            .zip(weights.chunks_exact(k))
+            .zip(multipliers.iter().zip(shifts));
+        for (c, ((o, w), (&m, &s))) in per_output.enumerate() {
+            let base = match folded.get(c) {
+                Some(&f) => f,
+                None => {
+                    let b = bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
+                    fold(b, w, k as i32, p.input_offset, p.weights_offset)
+                }
+            };
+            let acc = base.wrapping_add(row_term).wrapping_add(dot_i8(x, w));
+            let scaled = multiply_by_quantized_multiplier(acc, m, s).wrapping_add(p.output_offset);
+            // max then min, as the reference.
+            *o = scaled.max(p.act_min).min(p.act_max) as i8;
+        }
+    }
+    Ok(())
+}
+
+/// FULLY_CONNECTED: the fast int8 path, the reference kernel for other
+/// types.
+pub const KERNEL: Kernel = Kernel {
+    prepare,
+    eval,
+    output_aliases_input: false,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{same, Rng};
+    use crate::schema::op;
+    use crate::schema::TensorType;
+    use crate::testing::{fb, OpTest, T};
+    use std::vec::Vec;
+
+    fn options(
+        activation: fb::ActivationFunctionType,
+        keep_num_dims: bool,
+    ) -> impl FnOnce(
+        &mut flatbuffers::FlatBufferBuilder<'static>,
+    ) -> (
+        fb::BuiltinOptions,
+        flatbuffers::WIPOffset<flatbuffers::UnionWIPOffset>,
+    ) {
+        move |b| {
+            let o = fb::FullyConnectedOptions::create(
+                b,
+                &fb::FullyConnectedOptionsArgs {
+                    fused_activation_function: activation,
+                    keep_num_dims,
+                    ..Default::default()
+                },
+            );
+            (
+                fb::BuiltinOptions::FullyConnectedOptions,
+                o.as_union_value(),
+            )
+        }
+    }
+
+    /// A random int8 FULLY_CONNECTED.
+    fn random_fc(seed: u64) -> impl Fn() -> OpTest {
+        let mut r = Rng(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
+        let batches = r.pick(&[1, 1, 2, 3]) as i32;
+        let k = r.pick(&[1, 3, 7, 16, 33, 64, 250]) as i32;
+        let out = r.range(1, 20) as i32;
+        let input = r.i8s((batches * k) as usize);
+        let weights = r.i8s((out * k) as usize);
+        let per_channel = r.next() % 3 == 0;
+        let w_scales: Vec<f32> = (0..if per_channel { out } else { 1 })
+            .map(|_| r.scale() / 8.0)
+            .collect();
+        // Per-tensor weights may have a zero point.
+        let w_zp = if per_channel || r.next() % 2 == 0 {
+            0
+        } else {
+            r.zero_point()
+        };
+        let input_q = (r.scale(), r.zero_point());
+        let output_q = (r.scale() * 4.0, r.zero_point());
+        let bias = match r.next() % 4 {
+            0 => None,
+            1 => Some(r.i32s(out as usize, i32::MIN as i64, i32::MAX as i64)),
+            _ => Some(r.i32s(out as usize, -20000, 20000)),
+        };
+        let bias_scale = input_q.0 * w_scales[0];
+        let activation = r.pick(&[
+            fb::ActivationFunctionType::NONE,
+            fb::ActivationFunctionType::RELU,
+            fb::ActivationFunctionType::RELU6,
+            fb::ActivationFunctionType::RELU_N1_TO_1,
+        ]);
+        let keep = batches > 1 && r.next() % 2 == 0;
+        let constant = r.next() % 8 != 0;
+        move || {
+            let w = T::i8(&[out, k], &weights).per_channel(
+                &w_scales,
+                &std::vec![w_zp; w_scales.len()],
+                0,
+            );
+            let mut t = OpTest::new(op::FULLY_CONNECTED)
+                .input(T::i8(&[batches, k], &input).q(input_q.0, input_q.1))
+                .input(if constant { w.constant() } else { w });
+            t = match &bias {
+                Some(b) => t.input(T::i32(&[out], b).q(bias_scale, 0).constant()),
+                None => t.no_input(),
+            };
+            t.output(T::out(TensorType::Int8, &[batches, out]).q(output_q.0, output_q.1))
+                .options(options(activation, keep))
+        }
+    }
+
+    #[test]
+    fn matches_the_reference_on_random_cases() {
+        let mut ran = 0;
+        for seed in 0..600 {
+            ran += usize::from(same(
+                super::KERNEL,
+                crate::kernels::fully_connected::KERNEL,
+                random_fc(seed),
+                &std::format!("seed {seed}"),
+            ));
+        }
+        assert!(ran > 550, "only {ran} cases ran");
+    }
+
+    #[test]
+    fn float_runs_the_reference_kernel() {
+        let make = || {
+            OpTest::new(op::FULLY_CONNECTED)
+                .input(T::f32(&[1, 3], &[1.0, 2.0, 3.0]))
+                .input(T::f32(&[2, 3], &[1.0, 0.5, -1.0, 2.0, 0.0, 1.0]).constant())
+                .no_input()
+                .output(T::out(TensorType::Float32, &[1, 2]))
+                .options(options(fb::ActivationFunctionType::NONE, false))
+        };
+        assert!(same(
+            super::KERNEL,
+            crate::kernels::fully_connected::KERNEL,
+            make,
+            "float"
+        ));
+    }
+
+    #[test]
+    fn refuses_what_the_reference_refuses() {
+        let make = || {
+            OpTest::new(op::FULLY_CONNECTED)
+                .input(T::i8(&[1, 3], &[1, 2, 3]).q(0.1, 0))
+                .input(T::i8(&[2, 4], &[1; 8]).q(0.1, 0).constant())
+                .no_input()
+                .output(T::out(TensorType::Int8, &[1, 2]).q(0.1, 0))
+                .options(options(fb::ActivationFunctionType::NONE, false))
+        };
+        let err = super::super::testing::run(super::KERNEL, make()).unwrap_err();
+        assert!(err.contains("multiple"), "{err}");
+    }
+}
