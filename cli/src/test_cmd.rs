@@ -13,8 +13,9 @@ use tflm_harness::firmware::{self, Binary};
 use tflm_harness::report::{BinaryResult, RunReport};
 use tflm_harness::runner::{check_available, Children, Limits};
 use tflm_harness::session::{self, Event, Job};
+use tflm_runtime::resolver::FastOpsResolver;
 use tflm_runtime::schema::TensorType;
-use tflm_runtime::{AllOpsResolver, Interpreter, Model};
+use tflm_runtime::{AllOpsResolver, Interpreter, Model, OpResolver};
 use tflm_targets::{RunnerKind, Target};
 
 #[derive(clap::Args)]
@@ -69,6 +70,10 @@ pub struct TestArgs {
     /// checked each time, with reset() before each further run (a soak run).
     #[arg(long, value_name = "N", default_value_t = 1, requires = "model")]
     pub repeat: u32,
+    /// With --model: the kernels the firmware registers: the reference ones,
+    /// or the optimized ones where the runtime has them (bit-exact with them).
+    #[arg(long, value_name = "SET", default_value = "reference", value_parser = ["reference", "fast"], requires = "model")]
+    pub kernels: String,
     /// With --model: count the instructions of one invocation, per
     /// operator, on a QEMU target (deterministic: QEMU runs with -icount;
     /// with --repeat, the mean over the invocations).
@@ -264,8 +269,29 @@ pub fn run(target: &Target, args: TestArgs) -> Result<bool> {
         let checkout = firmware::find_checkout(&cwd)?;
         let bins = match &args.model {
             Some(model) => {
-                let dir = prepare_model(&checkout, target, model, &args.inputs, &args.expects)?;
+                // Sized and checked on the host with the kernels the
+                // firmware registers (fast kernels may want more arena).
+                let dir = if args.kernels == "fast" {
+                    prepare_model(
+                        &checkout,
+                        target,
+                        model,
+                        &args.inputs,
+                        &args.expects,
+                        &FastOpsResolver,
+                    )?
+                } else {
+                    prepare_model(
+                        &checkout,
+                        target,
+                        model,
+                        &args.inputs,
+                        &args.expects,
+                        &AllOpsResolver,
+                    )?
+                };
                 std::fs::write(dir.join("repeat.txt"), args.repeat.max(1).to_string())?;
+                std::fs::write(dir.join("kernels.txt"), &args.kernels)?;
                 if args.profile {
                     let ops = operator_count(model)?;
                     std::fs::write(dir.join("profile.txt"), ops.to_string())?;
@@ -602,20 +628,20 @@ fn print_profile(report: &RunReport, model_path: &Path) -> Result<()> {
 /// Writes the model test's data (model, inputs, expected outputs, arena
 /// size) for the firmware build; the expected outputs come from `--expect`
 /// or from running the same runtime on this host.
-fn prepare_model(
+fn prepare_model<R: OpResolver>(
     checkout: &Path,
     target: &Target,
     model_path: &Path,
     inputs: &[PathBuf],
     expects: &[PathBuf],
+    resolver: &R,
 ) -> Result<PathBuf> {
     let bytes = std::fs::read(model_path)
         .with_context(|| format!("cannot read {}", model_path.display()))?;
     let model =
         Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
-    let resolver = AllOpsResolver;
     let mut arena = Arena::new(BIG_ARENA);
-    let mut it = Interpreter::new(&model, &resolver, arena.bytes());
+    let mut it = Interpreter::new(&model, resolver, arena.bytes());
     // The model firmware is built without the exact planner search (to fit
     // small parts); its arena is the greedy plan's.
     it.set_exact_planning(false);

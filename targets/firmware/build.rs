@@ -355,7 +355,11 @@ fn model(out: &Path) {
                 .ok()
                 .and_then(|t| t.trim().parse().ok())
                 .unwrap_or(0);
-            let resolver = resolver_for(&std::fs::read(dir.join("model.tflite")).unwrap());
+            // `kernels.txt`: "fast" registers the optimized kernels where
+            // the runtime has them (tflm test --kernels fast).
+            let fast = std::fs::read_to_string(dir.join("kernels.txt"))
+                .is_ok_and(|k| k.trim() == "fast");
+            let resolver = resolver_for(&std::fs::read(dir.join("model.tflite")).unwrap(), fast);
             resolver + &format!(
                 "pub const ARENA: usize = {arena};\n\
                  pub const REPEAT: u32 = {repeat};\n\
@@ -401,11 +405,12 @@ fn first_input_is(
 
 /// A resolver with exactly the kernels the model uses, so only those are
 /// linked: each is taken from the runtime's tables (`kernels::REFERENCE`,
-/// `kernels::INT8`) by its index there, in a `const`, so the tables
-/// themselves are not linked. The build script links the same runtime, so
-/// the indices agree; a `const` assertion checks each one anyway.
-fn resolver_for(model: &[u8]) -> String {
-    use tflm_runtime::kernels::{INT8, REFERENCE};
+/// `kernels::INT8`, and with `fast` `kernels::fast::FAST`) by its index
+/// there, in a `const`, so the tables themselves are not linked. The build
+/// script links the same runtime, so the indices agree; a `const`
+/// assertion checks each one anyway.
+fn resolver_for(model: &[u8], fast: bool) -> String {
+    use tflm_runtime::kernels::{fast::FAST, INT8, REFERENCE};
     use tflm_runtime::schema::{OpKind, TensorType};
     let model = tflm_runtime::Model::from_bytes(model).unwrap_or_else(|e| panic!("model: {e}"));
     let mut ops = Vec::new();
@@ -420,7 +425,7 @@ fn resolver_for(model: &[u8]) -> String {
         }
     }
     let mut src = format!(
-        "pub fn resolver() -> tflm_runtime::MutableOpResolver<{}> {{\n    use tflm_runtime::kernels::{{INT8, REFERENCE}};\n    let mut r = tflm_runtime::MutableOpResolver::new();\n",
+        "pub fn resolver() -> tflm_runtime::MutableOpResolver<{}> {{\n    #[allow(unused_imports)]\n    use tflm_runtime::kernels::{{fast::FAST, INT8, REFERENCE}};\n    let mut r = tflm_runtime::MutableOpResolver::new();\n",
         ops.len().max(1)
     );
     for code in ops {
@@ -433,13 +438,15 @@ fn resolver_for(model: &[u8]) -> String {
         let int8 = INT8.iter().position(|(c, _, _)| *c == code);
         let float = first_input_is(&model, name, TensorType::Float32);
         let int16 = first_input_is(&model, name, TensorType::Int16);
-        let (table, index, kernel) = match int8 {
-            Some(j) if !float && !int16 && INT8[j].2.is_some() => (
+        let fast_index = FAST.iter().position(|(c, _)| *c == code).filter(|_| fast);
+        let (table, index, kernel) = match (fast_index, int8) {
+            (Some(j), _) => ("FAST", j, format!("FAST[{j}].1")),
+            (None, Some(j)) if !float && !int16 && INT8[j].2.is_some() => (
                 "INT8",
                 j,
                 format!("match INT8[{j}].2 {{ Some(k) => k, None => INT8[{j}].1 }}"),
             ),
-            Some(j) if !float => ("INT8", j, format!("INT8[{j}].1")),
+            (None, Some(j)) if !float => ("INT8", j, format!("INT8[{j}].1")),
             _ => {
                 let i = REFERENCE
                     .iter()
