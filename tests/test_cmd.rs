@@ -344,6 +344,28 @@ fn model_test_runs_on_the_board_and_reports_the_arena() {
         &format!("total: {total} instructions per invocation")
     );
     assert_eq!(profile(), first, "a second run counted differently");
+    // The fast kernels on a board give TFLM's own outputs. (Not the Blue
+    // Pill: with the reference kernels they fall back on for other types,
+    // they outgrow its 64 KiB.)
+    let golden = repo_root().join("fixtures/goldens/conv_int8");
+    let out = tflm(&[
+        "test",
+        "--target",
+        "lm3s6965evb",
+        "--runner",
+        "qemu",
+        "--model",
+        conv.to_str().unwrap(),
+        "--kernels",
+        "fast",
+        "--input",
+        golden.join("input_0.npy").to_str().unwrap(),
+        "--expect",
+        golden.join("output_0.npy").to_str().unwrap(),
+    ]);
+    let text = out.stdout_text();
+    assert!(out.status.success(), "{text}\n{}", out.stderr_text());
+    assert!(text.contains("1 passed, 0 failed"), "{text}");
 }
 
 fn one_error_line(args: &[&str], want: &str) {
