@@ -258,7 +258,7 @@ mod tests {
     /// A random int8 depthwise convolution.
     fn random_depthwise(seed: u64) -> impl Fn() -> crate::testing::OpTest {
         let mut r = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
-        let multiplier = r.pick(&[1, 1, 1, 2, 3, 4, 70]) as i32;
+        let multiplier = r.pick(&[1i32, 1, 1, 2, 3, 4, 70]);
         let in_c = if multiplier > 4 {
             r.range(1, 2)
         } else {
