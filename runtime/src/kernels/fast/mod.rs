@@ -15,14 +15,22 @@
 //! keeps nothing), so a fast kernel accepts and refuses exactly what the
 //! reference kernel does. Types other than int8 run the reference kernel.
 //!
+//! On ARM cores with the DSP extension (Cortex-M4/M7), built with
+//! `--cfg tflm_dsp`, the int8 dot product uses `SMLAD` (module `dsp`).
+//!
 //! Integer sums wrap as the reference kernels' do, and a wrapping sum does
 //! not depend on the order of its terms, so reordering and folding keep the
 //! results bit-exact even where an int32 accumulator would overflow.
+
+// `tflm_dsp` is set by RUSTFLAGS (see `dsp`), so Cargo does not know it.
+#![allow(unexpected_cfgs)]
 
 pub mod add;
 pub mod average_pool_2d;
 pub mod conv_2d;
 pub mod depthwise_conv_2d;
+#[cfg(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp)))]
+mod dsp;
 pub mod fully_connected;
 
 use crate::kernel::{Kernel, KernelError, Persistent, PrepareContext, PreparedOp};
@@ -67,10 +75,17 @@ fn check_with(reference: &Kernel, ctx: &PrepareContext<'_, '_>) -> Result<(), Ke
     (reference.prepare)(&mut dry)
 }
 
+#[cfg(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp)))]
+use dsp::dot_i8;
+
+#[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp))))]
+use portable_dot_i8 as dot_i8;
+
 /// `sum(a[i] * b[i])`, wrapping. Written as one reduction so that LLVM
 /// vectorizes it (widening multiply-adds on the host).
 #[inline]
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+#[allow(dead_code)] // Unused where the DSP path replaces it.
+fn portable_dot_i8(a: &[i8], b: &[i8]) -> i32 {
     a.iter()
         .zip(b)
         .map(|(&x, &w)| i32::from(x) * i32::from(w))
