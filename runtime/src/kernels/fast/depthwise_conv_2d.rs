@@ -277,7 +277,7 @@ mod tests {
     /// A random int8 depthwise convolution.
     fn random_depthwise(seed: u64) -> impl Fn() -> crate::testing::OpTest {
         let mut r = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
-        let multiplier = r.pick(&[1i32, 1, 1, 2, 3, 4, 70]);
+        let multiplier = r.pick(&[1i32, 1, 1, 2, 3, 4, 8, 8, 70]);
         let in_c = if multiplier > 4 {
             r.range(1, 2)
         } else {
@@ -355,7 +355,7 @@ mod tests {
     #[test]
     fn matches_the_reference_on_random_convolutions() {
         let mut ran = 0;
-        for seed in 0..600 {
+        for seed in 0..800 {
             ran += usize::from(same(
                 super::KERNEL,
                 crate::kernels::depthwise_conv_2d::KERNEL,
@@ -363,7 +363,7 @@ mod tests {
                 &std::format!("seed {seed}"),
             ));
         }
-        assert!(ran > 400, "only {ran} cases ran");
+        assert!(ran > 550, "only {ran} cases ran");
     }
 
     #[test]
