@@ -92,6 +92,35 @@ fn portable_dot_i8(a: &[i8], b: &[i8]) -> i32 {
         .fold(0i32, i32::wrapping_add)
 }
 
+/// Four dot products of `x` with `w[k]` (each at least as long as `x`) in
+/// one pass over `x`, which saves loads and loop overhead for short rows.
+#[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp))))]
+#[inline]
+fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
+    let n = x.len();
+    let (Some(w0), Some(w1), Some(w2), Some(w3)) =
+        (w[0].get(..n), w[1].get(..n), w[2].get(..n), w[3].get(..n))
+    else {
+        return w.map(|w| dot_i8(x, w));
+    };
+    let mut acc = [0i32; 4];
+    for i in 0..n {
+        let v = i32::from(x[i]);
+        acc[0] = acc[0].wrapping_add(v * i32::from(w0[i]));
+        acc[1] = acc[1].wrapping_add(v * i32::from(w1[i]));
+        acc[2] = acc[2].wrapping_add(v * i32::from(w2[i]));
+        acc[3] = acc[3].wrapping_add(v * i32::from(w3[i]));
+    }
+    acc
+}
+
+/// With the DSP path: four of its dot products.
+#[cfg(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp)))]
+#[inline]
+fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
+    w.map(|w| dot_i8(x, w))
+}
+
 /// Sum of the values, wrapping.
 #[inline]
 fn sum_i8(a: &[i8]) -> i32 {
