@@ -86,3 +86,34 @@ fn a_python_without_tflite_micro_is_one_clear_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("--no-tflm"), "{err}");
 }
+
+#[test]
+fn kernels_default_to_fast_and_reference_can_be_chosen() {
+    for (args, expected) in [
+        (&[][..], "fast"),
+        (&["--kernels", "reference"][..], "reference"),
+        (&["--kernels", "fast"][..], "fast"),
+    ] {
+        let mut all = vec!["bench", "--no-tflm", "--iterations", "1", "--json"];
+        all.extend_from_slice(args);
+        let m = model("conv_int8");
+        all.push(&m);
+        let out = tflm(&all);
+        assert!(out.status.success(), "{}", out.stderr_text());
+        let v: Value = serde_json::from_str(&out.stdout_text()).unwrap();
+        assert_eq!(v[0]["kernels"], expected, "{args:?}");
+    }
+    let out = tflm(&[
+        "bench",
+        "--no-tflm",
+        "--kernels",
+        "quick",
+        &model("conv_int8"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr_text().contains("reference"),
+        "{}",
+        out.stderr_text()
+    );
+}

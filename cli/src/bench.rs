@@ -8,13 +8,40 @@
 //! exactly on a noisy machine; the arena bytes of each. TFLM runs through the
 //! `tflite-micro` Python package (its C++ interpreter), so `--python` must
 //! name a Python that has it.
+//!
+//! `--kernels` picks this runtime's kernels: `fast` (the default:
+//! `FastOpsResolver`, whose optimized kernels are bit-exact with the
+//! reference ones, see `runtime/tests/fast_kernels.rs`) or `reference`
+//! (`AllOpsResolver`).
 
 use crate::host::{deterministic_input, runtime_error, Arena, BIG_ARENA};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tflm_runtime::{AllOpsResolver, Interpreter, Model};
+use tflm_runtime::resolver::FastOpsResolver;
+use tflm_runtime::{AllOpsResolver, Interpreter, Model, OpResolver};
+
+/// Which kernels this runtime benchmarks with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernels {
+    /// The reference kernels (`AllOpsResolver`).
+    Reference,
+    /// The optimized kernels where there are some (`FastOpsResolver`);
+    /// bit-exact with the reference ones.
+    #[default]
+    Fast,
+}
+
+impl Kernels {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kernels::Reference => "reference",
+            Kernels::Fast => "fast",
+        }
+    }
+}
 
 /// What `tflm bench` was asked.
 pub struct BenchArgs {
@@ -24,12 +51,15 @@ pub struct BenchArgs {
     pub python: Option<PathBuf>,
     pub no_tflm: bool,
     pub json: bool,
+    pub kernels: Kernels,
 }
 
 /// The figures for one model.
 #[derive(Debug, Default, Serialize)]
 pub struct ModelBench {
     pub model: String,
+    /// The kernels this runtime ran with.
+    pub kernels: Kernels,
     pub tflm_rs_us: f64,
     pub tflm_cc_us: Option<f64>,
     pub tflm_rs_instructions: Option<u64>,
@@ -78,17 +108,21 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let mut r = ModelBench {
             model: path.display().to_string(),
+            kernels: args.kernels,
             ..Default::default()
         };
         let inputs = write_inputs(path, &model, &work)?;
-        let (us, arena) = time_ours(path, &model, args.iterations)?;
+        let (us, arena) = match args.kernels {
+            Kernels::Reference => time_ours(&AllOpsResolver, path, &model, args.iterations)?,
+            Kernels::Fast => time_ours(&FastOpsResolver, path, &model, args.iterations)?,
+        };
         (r.tflm_rs_us, r.tflm_rs_arena) = (us, arena);
         if !args.no_tflm {
             let (us, arena) = time_tflm(&python, path, &inputs, args.iterations)?;
             (r.tflm_cc_us, r.tflm_cc_arena) = (Some(us), Some(arena));
         }
         if args.callgrind {
-            r.tflm_rs_instructions = Some(callgrind_ours(path, &work)?);
+            r.tflm_rs_instructions = Some(callgrind_ours(path, args.kernels, &work)?);
             if !args.no_tflm {
                 r.tflm_cc_instructions = Some(callgrind_tflm(&python, path, &inputs, &work)?);
             }
@@ -102,6 +136,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
+        println!("tflm kernels: {}", args.kernels.as_str());
         print!("{}", render(&results));
     }
     Ok(())
@@ -145,10 +180,14 @@ pub fn render(results: &[ModelBench]) -> String {
 }
 
 /// Host time per invoke (median, microseconds) and the arena bytes.
-fn time_ours(path: &Path, model: &Model<'_>, iterations: usize) -> Result<(f64, usize)> {
-    let resolver = AllOpsResolver;
+fn time_ours<R: OpResolver>(
+    resolver: &R,
+    path: &Path,
+    model: &Model<'_>,
+    iterations: usize,
+) -> Result<(f64, usize)> {
     let mut arena = Arena::new(BIG_ARENA);
-    let mut it = Interpreter::new(model, &resolver, arena.bytes());
+    let mut it = Interpreter::new(model, resolver, arena.bytes());
     it.allocate_tensors()
         .map_err(|e| runtime_error(path, model, e))?;
     fill_inputs(&mut it)?;
@@ -167,21 +206,27 @@ fn time_ours(path: &Path, model: &Model<'_>, iterations: usize) -> Result<(f64, 
 /// The call callgrind counts (`--toggle-collect` names it): kept out of
 /// line so that it exists under this name.
 #[inline(never)]
-fn invoke_loop_body<R: tflm_runtime::OpResolver>(
+fn invoke_loop_body<R: OpResolver>(
     it: &mut Interpreter<'_, '_, R>,
 ) -> Result<(), tflm_runtime::Error> {
     it.invoke()
 }
 
-/// `tflm bench --invoke-loop N MODEL` (hidden): allocate, then invoke N
-/// times. What callgrind runs.
-pub fn invoke_loop(path: &Path, times: usize) -> Result<()> {
+/// `tflm bench --invoke-loop N [--kernels K] MODEL` (hidden): allocate,
+/// then invoke N times. What callgrind runs.
+pub fn invoke_loop(path: &Path, times: usize, kernels: Kernels) -> Result<()> {
+    match kernels {
+        Kernels::Reference => invoke_loop_with(&AllOpsResolver, path, times),
+        Kernels::Fast => invoke_loop_with(&FastOpsResolver, path, times),
+    }
+}
+
+fn invoke_loop_with<R: OpResolver>(resolver: &R, path: &Path, times: usize) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let model =
         Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let resolver = AllOpsResolver;
     let mut arena = Arena::new(BIG_ARENA);
-    let mut it = Interpreter::new(&model, &resolver, arena.bytes());
+    let mut it = Interpreter::new(&model, resolver, arena.bytes());
     it.allocate_tensors()
         .map_err(|e| runtime_error(path, &model, e))?;
     fill_inputs(&mut it)?;
@@ -191,7 +236,7 @@ pub fn invoke_loop(path: &Path, times: usize) -> Result<()> {
     Ok(())
 }
 
-fn fill_inputs<R: tflm_runtime::OpResolver>(it: &mut Interpreter<'_, '_, R>) -> Result<()> {
+fn fill_inputs<R: OpResolver>(it: &mut Interpreter<'_, '_, R>) -> Result<()> {
     for k in 0..it.inputs_len() {
         let view = it.input_mut(k)?;
         let data = deterministic_input(view.ty, view.data.len(), k as u64);
@@ -305,10 +350,11 @@ fn python_cmd(python: &Path, model: &Path, inputs: &[PathBuf], n: usize) -> std:
     cmd
 }
 
-fn callgrind_ours(model: &Path, work: &Path) -> Result<u64> {
+fn callgrind_ours(model: &Path, kernels: Kernels, work: &Path) -> Result<u64> {
     let exe = std::env::current_exe().context("cannot find the tflm executable")?;
     let mut cmd = std::process::Command::new(&exe);
     cmd.args(["bench", "--invoke-loop", &CALLGRIND_INVOKES.to_string()])
+        .args(["--kernels", kernels.as_str()])
         .arg(model);
     callgrind(cmd, "*invoke_loop_body*", work, "tflm")
 }

@@ -79,6 +79,10 @@ enum Command {
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
+        /// This runtime's kernels: the optimized ones (bit-exact with the
+        /// reference ones) or the reference ones.
+        #[arg(long, value_enum, default_value_t = bench::Kernels::Fast)]
+        kernels: bench::Kernels,
         /// Internal: allocate, invoke N times, print nothing (what callgrind runs).
         #[arg(long, hide = true, value_name = "N")]
         invoke_loop: Option<usize>,
@@ -185,13 +189,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             python,
             no_tflm,
             json,
+            kernels,
             invoke_loop,
         } => {
             if let Some(times) = invoke_loop {
                 let [model] = models.as_slice() else {
                     anyhow::bail!("--invoke-loop takes one model");
                 };
-                bench::invoke_loop(model, times)?;
+                bench::invoke_loop(model, times, kernels)?;
             } else {
                 bench::bench(&bench::BenchArgs {
                     models,
@@ -200,6 +205,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     python,
                     no_tflm,
                     json,
+                    kernels,
                 })?;
             }
             Ok(ExitCode::SUCCESS)

@@ -125,7 +125,7 @@ mod tests {
     fn random_pool(seed: u64) -> impl Fn() -> OpTest {
         let mut r = Rng(seed.wrapping_mul(0xA076_1D64_78BD_642F) | 1);
         let batches = r.range(1, 2) as i32;
-        let depth = r.pick(&[1, 3, 8, 64, 65, 130]) as i32;
+        let depth = r.pick(&[1i32, 3, 8, 64, 65, 130]);
         let (in_h, in_w) = (r.range(1, 10) as i32, r.range(1, 10) as i32);
         let filter = (r.range(1, 5) as i32, r.range(1, 5) as i32);
         let stride = (r.range(1, 3) as i32, r.range(1, 3) as i32);

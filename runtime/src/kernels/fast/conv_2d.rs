@@ -10,7 +10,7 @@
 //!
 //! Float32 and 16x8 convolutions run the reference kernel.
 
-use super::{check_with, dot_i8, sum_i8};
+use super::{check_with, dot4_i8, dot_i8, sum_i8};
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
 use crate::kernels::common::{conv_activation, nhwc, ConvQuant, ConvWindow};
 use crate::kernels::conv_2d as reference;
@@ -222,9 +222,27 @@ fn conv_patches(
             let outs = out
                 .get_mut(first..first + per_group)
                 .ok_or_else(too_short)?;
-            let rows = filter.get(first * taps..).ok_or_else(too_short)?;
-            for (k, (o, row)) in outs.iter_mut().zip(rows.chunks_exact(taps)).enumerate() {
-                let c = first + k;
+            let rows = filter
+                .get(first * taps..(first + per_group) * taps)
+                .ok_or_else(too_short)?;
+            // Four channels per pass over the patch, then the rest.
+            let mut outs4 = outs.chunks_exact_mut(4);
+            let mut rows4 = rows.chunks_exact(4 * taps);
+            for (k, (o, w)) in (&mut outs4).zip(&mut rows4).enumerate() {
+                let (w01, w23) = w.split_at(2 * taps);
+                let (w0, w1) = w01.split_at(taps);
+                let (w2, w3) = w23.split_at(taps);
+                let sums = dot4_i8(patch, [w0, w1, w2, w3]);
+                for (j, ((o, sum), row)) in o.iter_mut().zip(sums).zip([w0, w1, w2, w3]).enumerate()
+                {
+                    let c = first + 4 * k + j;
+                    *o = requantize(p, ch, c, base(p, ch, c, row).wrapping_add(sum));
+                }
+            }
+            let done = per_group - per_group % 4;
+            let rest = outs4.into_remainder().iter_mut();
+            for (k, (o, row)) in rest.zip(rows4.remainder().chunks_exact(taps)).enumerate() {
+                let c = first + done + k;
                 let acc = base(p, ch, c, row).wrapping_add(dot_i8(patch, row));
                 *o = requantize(p, ch, c, acc);
             }

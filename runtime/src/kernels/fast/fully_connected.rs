@@ -20,8 +20,9 @@ use crate::quant::{
 use crate::schema::{FullyConnectedOptions, TensorType};
 use bytemuck::{Pod, Zeroable};
 
-/// Per-op data header; `out_depth` multipliers, shifts and folded biases
-/// (`i32` each) follow it.
+/// Per-op data header; `out_depth` folded biases follow it, then, for
+/// per-channel weights, `out_depth` multipliers and `out_depth` shifts
+/// (`i32` each).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -39,6 +40,11 @@ struct Params {
     output_offset: i32,
     act_min: i32,
     act_max: i32,
+    /// 1 when the multipliers are per output channel (after the biases);
+    /// otherwise `multiplier` and `shift` serve every output.
+    per_channel: u32,
+    multiplier: i32,
+    shift: i32,
 }
 
 const HEADER: usize = core::mem::size_of::<Params>();
@@ -73,7 +79,7 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         KernelError::Invalid(text!("FULLY_CONNECTED activation range does not quantize"))
     })?;
     let len = out_depth
-        .checked_mul(12)
+        .checked_mul(if per_channel { 12 } else { 4 })
         .and_then(|n| n.checked_add(HEADER))
         .ok_or(KernelError::Shape(text!("FULLY_CONNECTED is too large")))?;
     ctx.alloc_op_data(len)?;
@@ -84,15 +90,14 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         weights.scale(),
         output_scale,
     ));
-    for c in 0..out_depth {
-        let (m, s) = if per_channel {
+    if per_channel {
+        for c in 0..out_depth {
             let scale = scales.get(c).unwrap_or(0.0);
-            quantize_multiplier(conv_effective_scale(input_scale, scale, output_scale))
-        } else {
-            per_tensor
-        };
-        ctx.write_op_data(HEADER + 4 * c, &[m])?;
-        ctx.write_op_data(HEADER + 4 * (out_depth + c), &[s])?;
+            let (m, s) =
+                quantize_multiplier(conv_effective_scale(input_scale, scale, output_scale));
+            ctx.write_op_data(HEADER + 4 * (out_depth + c), &[m])?;
+            ctx.write_op_data(HEADER + 4 * (2 * out_depth + c), &[s])?;
+        }
     }
 
     let input_offset = input.zero_point().wrapping_neg();
@@ -117,7 +122,7 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
             {
                 let b = biases.and_then(|b| b.get(c)).copied().unwrap_or(0);
                 let value = fold(b, row, k, input_offset, weights_offset);
-                ctx.write_op_data(HEADER + 4 * (2 * out_depth + c), &[value])?;
+                ctx.write_op_data(HEADER + 4 * c, &[value])?;
             }
             true
         }
@@ -133,6 +138,9 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         output_offset: output.zero_point(),
         act_min,
         act_max,
+        per_channel: u32::from(per_channel),
+        multiplier: per_tensor.0,
+        shift: per_tensor.1,
     };
     ctx.write_op_data(0, &[params])
 }
@@ -162,10 +170,16 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     if out_depth == 0 || k == 0 {
         return Err(KernelError::OpData);
     }
-    let multipliers = ctx.op_data_slice::<i32>(HEADER, out_depth)?;
-    let shifts = ctx.op_data_slice::<i32>(HEADER + 4 * out_depth, out_depth)?;
+    let (multipliers, shifts) = if p.per_channel != 0 {
+        (
+            ctx.op_data_slice::<i32>(HEADER + 4 * out_depth, out_depth)?,
+            ctx.op_data_slice::<i32>(HEADER + 8 * out_depth, out_depth)?,
+        )
+    } else {
+        (&[][..], &[][..])
+    };
     let folded = if p.folded != 0 {
-        ctx.op_data_slice::<i32>(HEADER + 8 * out_depth, out_depth)?
+        ctx.op_data_slice::<i32>(HEADER, out_depth)?
     } else {
         &[]
     };
@@ -179,11 +193,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
         } else {
             0
         };
-        let per_output = out
-            .iter_mut()
-            .zip(weights.chunks_exact(k))
-            .zip(multipliers.iter().zip(shifts));
-        for (c, ((o, w), (&m, &s))) in per_output.enumerate() {
+        for (c, (o, w)) in out.iter_mut().zip(weights.chunks_exact(k)).enumerate() {
             let base = match folded.get(c) {
                 Some(&f) => f,
                 None => {
@@ -192,6 +202,10 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
                 }
             };
             let acc = base.wrapping_add(row_term).wrapping_add(dot_i8(x, w));
+            let (m, s) = match (multipliers.get(c), shifts.get(c)) {
+                (Some(&m), Some(&s)) => (m, s),
+                _ => (p.multiplier, p.shift),
+            };
             let scaled = multiply_by_quantized_multiplier(acc, m, s).wrapping_add(p.output_offset);
             // max then min, as the reference.
             *o = scaled.max(p.act_min).min(p.act_max) as i8;
@@ -244,8 +258,8 @@ mod tests {
     /// A random int8 FULLY_CONNECTED.
     fn random_fc(seed: u64) -> impl Fn() -> OpTest {
         let mut r = Rng(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
-        let batches = r.pick(&[1, 1, 2, 3]) as i32;
-        let k = r.pick(&[1, 3, 7, 16, 33, 64, 250]) as i32;
+        let batches = r.pick(&[1i32, 1, 2, 3]);
+        let k = r.pick(&[1i32, 3, 7, 16, 33, 64, 250]);
         let out = r.range(1, 20) as i32;
         let input = r.i8s((batches * k) as usize);
         let weights = r.i8s((out * k) as usize);

@@ -15,14 +15,22 @@
 //! keeps nothing), so a fast kernel accepts and refuses exactly what the
 //! reference kernel does. Types other than int8 run the reference kernel.
 //!
+//! On ARM cores with the DSP extension (Cortex-M4/M7), built with
+//! `--cfg tflm_dsp`, the int8 dot product uses `SMLAD` (module `dsp`).
+//!
 //! Integer sums wrap as the reference kernels' do, and a wrapping sum does
 //! not depend on the order of its terms, so reordering and folding keep the
 //! results bit-exact even where an int32 accumulator would overflow.
+
+// `tflm_dsp` is set by RUSTFLAGS (see `dsp`), so Cargo does not know it.
+#![allow(unexpected_cfgs)]
 
 pub mod add;
 pub mod average_pool_2d;
 pub mod conv_2d;
 pub mod depthwise_conv_2d;
+#[cfg(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp)))]
+mod dsp;
 pub mod fully_connected;
 
 use crate::kernel::{Kernel, KernelError, Persistent, PrepareContext, PreparedOp};
@@ -67,14 +75,50 @@ fn check_with(reference: &Kernel, ctx: &PrepareContext<'_, '_>) -> Result<(), Ke
     (reference.prepare)(&mut dry)
 }
 
+#[cfg(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp)))]
+use dsp::dot_i8;
+
+#[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp))))]
+use portable_dot_i8 as dot_i8;
+
 /// `sum(a[i] * b[i])`, wrapping. Written as one reduction so that LLVM
 /// vectorizes it (widening multiply-adds on the host).
 #[inline]
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+#[allow(dead_code)] // Unused where the DSP path replaces it.
+fn portable_dot_i8(a: &[i8], b: &[i8]) -> i32 {
     a.iter()
         .zip(b)
         .map(|(&x, &w)| i32::from(x) * i32::from(w))
         .fold(0i32, i32::wrapping_add)
+}
+
+/// Four dot products of `x` with `w[k]` (each at least as long as `x`) in
+/// one pass over `x`, which saves loads and loop overhead for short rows.
+#[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp))))]
+#[inline]
+fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
+    let n = x.len();
+    let (Some(w0), Some(w1), Some(w2), Some(w3)) =
+        (w[0].get(..n), w[1].get(..n), w[2].get(..n), w[3].get(..n))
+    else {
+        return w.map(|w| dot_i8(x, w));
+    };
+    let mut acc = [0i32; 4];
+    for i in 0..n {
+        let v = i32::from(x[i]);
+        acc[0] = acc[0].wrapping_add(v * i32::from(w0[i]));
+        acc[1] = acc[1].wrapping_add(v * i32::from(w1[i]));
+        acc[2] = acc[2].wrapping_add(v * i32::from(w2[i]));
+        acc[3] = acc[3].wrapping_add(v * i32::from(w3[i]));
+    }
+    acc
+}
+
+/// With the DSP path: four of its dot products.
+#[cfg(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp)))]
+#[inline]
+fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
+    w.map(|w| dot_i8(x, w))
 }
 
 /// Sum of the values, wrapping.
