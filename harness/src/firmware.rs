@@ -73,6 +73,10 @@ pub fn cargo_args(checkout: &Path, target: &Target, bins: &[String]) -> Vec<Stri
         args.push("--target".into());
         args.push(target.triple.clone());
     }
+    if !target.features.is_empty() {
+        args.push("--features".into());
+        args.push(target.features.join(","));
+    }
     if bins.is_empty() {
         args.push("--bins".into());
     }

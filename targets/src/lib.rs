@@ -94,6 +94,10 @@ pub struct Target {
     /// Bytes reserved for the stack at the top of RAM.
     #[serde(default)]
     pub stack: u64,
+    /// Cargo features of the test firmware on this target, e.g. `dsp` for
+    /// the fast kernels' SMLAD path on cores with the DSP extension.
+    #[serde(default)]
+    pub features: Vec<String>,
     /// Runners in order of preference.
     pub runners: Vec<RunnerKind>,
     pub qemu: Option<Qemu>,

@@ -12,7 +12,8 @@
 //!
 //! Compiled in only for ARM targets with the DSP extension. Stable Rust does
 //! not expose ARM's `dsp` target feature to `cfg`, so firmware for such a
-//! core asks for this path with `RUSTFLAGS="--cfg tflm_dsp"`.
+//! core asks for this path with the runtime's `dsp` feature (the target
+//! table's `features = ["dsp"]` does it for `tflm test`).
 
 #![allow(unsafe_code)]
 

@@ -16,20 +16,18 @@
 //! reference kernel does. Types other than int8 run the reference kernel.
 //!
 //! On ARM cores with the DSP extension (Cortex-M4/M7), built with
-//! `--cfg tflm_dsp`, the int8 dot product uses `SMLAD` (module `dsp`).
+//! the `dsp` feature, the int8 dot product uses `SMLAD` (module `dsp`).
 //!
 //! Integer sums wrap as the reference kernels' do, and a wrapping sum does
 //! not depend on the order of its terms, so reordering and folding keep the
 //! results bit-exact even where an int32 accumulator would overflow.
 
-// `tflm_dsp` is set by RUSTFLAGS (see `dsp`), so Cargo does not know it.
-#![allow(unexpected_cfgs)]
 
 pub mod add;
 pub mod average_pool_2d;
 pub mod conv_2d;
 pub mod depthwise_conv_2d;
-#[cfg(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp)))]
+#[cfg(all(target_arch = "arm", any(target_feature = "dsp", feature = "dsp")))]
 mod dsp;
 pub mod fully_connected;
 
@@ -75,10 +73,10 @@ fn check_with(reference: &Kernel, ctx: &PrepareContext<'_, '_>) -> Result<(), Ke
     (reference.prepare)(&mut dry)
 }
 
-#[cfg(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp)))]
+#[cfg(all(target_arch = "arm", any(target_feature = "dsp", feature = "dsp")))]
 use dsp::dot_i8;
 
-#[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp))))]
+#[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", feature = "dsp"))))]
 use portable_dot_i8 as dot_i8;
 
 /// `sum(a[i] * b[i])`, wrapping. Written as one reduction so that LLVM
@@ -94,7 +92,7 @@ fn portable_dot_i8(a: &[i8], b: &[i8]) -> i32 {
 
 /// Four dot products of `x` with `w[k]` (each at least as long as `x`) in
 /// one pass over `x`, which saves loads and loop overhead for short rows.
-#[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp))))]
+#[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", feature = "dsp"))))]
 #[inline]
 fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
     let n = x.len();
@@ -115,7 +113,7 @@ fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
 }
 
 /// With the DSP path: four of its dot products.
-#[cfg(all(target_arch = "arm", any(target_feature = "dsp", tflm_dsp)))]
+#[cfg(all(target_arch = "arm", any(target_feature = "dsp", feature = "dsp")))]
 #[inline]
 fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
     w.map(|w| dot_i8(x, w))
