@@ -310,7 +310,17 @@ pub struct Arena<const N: usize>(pub [u8; N]);
 
 /// One test per case, each in a fresh interpreter in a `CASE_ARENA` arena.
 pub fn run_vectors<R: OpResolver>(suite: &mut Suite, cases: &[Case], resolver: &R) {
-    let mut storage = Arena([0u8; CASE_ARENA]);
+    run_vectors_in::<R, CASE_ARENA>(suite, cases, resolver)
+}
+
+/// [`run_vectors`] with an arena of `A` bytes (on the stack), for kernels
+/// that want more than the reference ones.
+pub fn run_vectors_in<R: OpResolver, const A: usize>(
+    suite: &mut Suite,
+    cases: &[Case],
+    resolver: &R,
+) {
+    let mut storage = Arena([0u8; A]);
     let arena: &mut [u8] = &mut storage.0;
     // The first case, unpacked once: the others are packed against it.
     let mut first = Arena([0u8; CASE_DATA]);
