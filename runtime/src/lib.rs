@@ -40,6 +40,6 @@ pub(crate) mod testing;
 
 pub use interpreter::{ArenaUsage, Error, Interpreter, IoInfo, NoProfiler, Profiler};
 pub use kernel::{Kernel, KernelError};
-pub use resolver::{AllOpsResolver, MutableOpResolver, OpResolver};
+pub use resolver::{AllOpsResolver, FastOpsResolver, MutableOpResolver, OpResolver};
 pub use schema::{Model, ReadError};
 pub use tensor::{Shape, TensorView, TensorViewMut};

@@ -22,7 +22,6 @@
 //! not depend on the order of its terms, so reordering and folding keep the
 //! results bit-exact even where an int32 accumulator would overflow.
 
-
 pub mod add;
 pub mod average_pool_2d;
 pub mod conv_2d;
