@@ -19,7 +19,7 @@ add() { # corpus-dir file...
     done
 }
 
-for target in read_model run_model; do
+for target in read_model run_model fast_vs_reference; do
     add "corpus/$target" ../../fixtures/models/*.tflite ../../fixtures/kernels/*/*.tflite
     if [ -d "$zoo" ]; then
         find "$zoo" -name '*.tflite' | while IFS= read -r f; do add "corpus/$target" "$f"; done
