@@ -250,3 +250,24 @@ pub fn firmware(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_with_either_kernel_set() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/conv_int8.tflite");
+        let bytes = std::fs::read(&path).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let reference = arena_report(&path, &model, None, Kernels::Reference).unwrap();
+        let fast = arena_report(&path, &model, None, Kernels::Fast).unwrap();
+        assert_eq!(fast.kernels, Kernels::Fast);
+        // The same tensors; the per-op data and scratch may differ.
+        assert_eq!(fast.tensors.len(), reference.tensors.len());
+        assert!(fast.arena_bytes > 0 && reference.arena_bytes > 0);
+        assert!(render(&fast).contains("with the fast kernels"));
+        assert!(!render(&reference).contains("fast"));
+    }
+}
