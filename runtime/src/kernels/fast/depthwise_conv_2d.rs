@@ -6,10 +6,9 @@
 //! Each output pixel therefore keeps a block of channel accumulators and
 //! adds `w * x` tap by tap across the block, a loop the compiler
 //! vectorizes. The accumulators start from the bias and add `w * (x - zp)`
-//! for the taps inside the input; `x - zp` and its product with an int8
-//! weight fit in 16 bits, so the products are 16-bit multiplies. (Folding
-//! `zp * sum(w)` into the bias would save the subtraction but cost 4 bytes
-//! of arena per channel.)
+//! for the taps inside the input. (Folding `zp * sum(w)` into the bias
+//! would save the subtraction, which costs about nothing next to the
+//! multiply-add, but 4 bytes of arena per channel.)
 //!
 //! Float32 and 16x8 convolutions run the reference kernel.
 
@@ -168,20 +167,14 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     Ok(())
 }
 
-/// `w * (x + offset)`: for an int8 zero point `x + offset` is in
-/// -255..=255, so the product fits in 16 bits (at most 255 * 128).
-#[inline(always)]
-fn product(x: i8, w: i8, offset: i16) -> i32 {
-    i32::from(i16::from(x).wrapping_add(offset).wrapping_mul(i16::from(w)))
-}
-
 /// `acc[c] += w[c] * (x[c / multiplier] + offset)` for the block.
 #[inline(always)]
 fn accumulate(acc: &mut [i32], xs: &[i8], ws: &[i8], multiplier: usize, offset: i16) {
     match multiplier {
         1 => {
             for ((a, &x), &w) in acc.iter_mut().zip(xs).zip(ws) {
-                *a = a.wrapping_add(product(x, w, offset));
+                let x = i32::from(x) + i32::from(offset);
+                *a = a.wrapping_add(x * i32::from(w));
             }
         }
         // Common multipliers with a fixed group size, which the compiler
@@ -192,8 +185,9 @@ fn accumulate(acc: &mut [i32], xs: &[i8], ws: &[i8], multiplier: usize, offset: 
         m => {
             let groups = acc.chunks_exact_mut(m).zip(ws.chunks_exact(m));
             for ((a, w), &x) in groups.zip(xs) {
+                let x = i32::from(x) + i32::from(offset);
                 for (a, &w) in a.iter_mut().zip(w) {
-                    *a = a.wrapping_add(product(x, w, offset));
+                    *a = a.wrapping_add(x * i32::from(w));
                 }
             }
         }
@@ -207,8 +201,10 @@ fn accumulate_groups<const M: usize>(acc: &mut [i32], xs: &[i8], ws: &[i8], offs
     let (accs, _) = acc.as_chunks_mut::<M>();
     let (wss, _) = ws.as_chunks::<M>();
     for ((a, w), &x) in accs.iter_mut().zip(wss).zip(xs) {
+        // One input for M products: widened once, 32-bit products.
+        let x = i32::from(x) + i32::from(offset);
         for k in 0..M {
-            a[k] = a[k].wrapping_add(product(x, w[k], offset));
+            a[k] = a[k].wrapping_add(x * i32::from(w[k]));
         }
     }
 }
