@@ -127,6 +127,10 @@ enum Command {
         /// How many of the largest symbols to list per binary.
         #[arg(long, default_value_t = 10)]
         symbols: usize,
+        /// With --arena: the kernels to plan with (their per-op data and
+        /// scratch differ).
+        #[arg(long, value_enum, default_value_t = bench::Kernels::Reference)]
+        kernels: bench::Kernels,
     },
 }
 
@@ -233,6 +237,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             target,
             symbols,
+            kernels,
         } => {
             let target = target.as_deref().map(find_target).transpose()?;
             if arena {
@@ -241,8 +246,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 let bytes = read_file(model)?;
                 let m = parse_model(model, &bytes)?;
-                let report =
-                    size::arena_report(model, &m, target.as_ref().map(|t| t.name.as_str()))?;
+                let report = size::arena_report(
+                    model,
+                    &m,
+                    target.as_ref().map(|t| t.name.as_str()),
+                    kernels,
+                )?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {

@@ -1,18 +1,22 @@
 //! `tflm size --arena`: the exact arena a model needs, and where each tensor goes.
 
+use crate::bench::Kernels;
 use crate::host::{runtime_error, Arena, BIG_ARENA};
 use anyhow::Result;
 use comfy_table::{presets, CellAlignment, Table};
 use serde::Serialize;
 use std::path::Path;
 use tflm_runtime::interpreter::PlannedKind;
-use tflm_runtime::{AllOpsResolver, Interpreter, Model};
+use tflm_runtime::resolver::FastOpsResolver;
+use tflm_runtime::{AllOpsResolver, Interpreter, Model, OpResolver};
 
 #[derive(Serialize)]
 pub struct ArenaReport {
     pub model: String,
     /// The target asked for, if any (the figure is the same on every target).
     pub target: Option<String>,
+    /// The kernels planned with: their per-op data and scratch differ.
+    pub kernels: Kernels,
     /// Bytes `allocate_tensors` needs: an arena of exactly this size works.
     pub arena_bytes: usize,
     pub activations_bytes: usize,
@@ -36,10 +40,27 @@ pub struct PlannedRow {
     pub last_op: Option<usize>,
 }
 
-pub fn arena_report(path: &Path, model: &Model<'_>, target: Option<&str>) -> Result<ArenaReport> {
-    let resolver = AllOpsResolver;
+pub fn arena_report(
+    path: &Path,
+    model: &Model<'_>,
+    target: Option<&str>,
+    kernels: Kernels,
+) -> Result<ArenaReport> {
+    match kernels {
+        Kernels::Reference => plan(path, model, target, kernels, &AllOpsResolver),
+        Kernels::Fast => plan(path, model, target, kernels, &FastOpsResolver),
+    }
+}
+
+fn plan<R: OpResolver>(
+    path: &Path,
+    model: &Model<'_>,
+    target: Option<&str>,
+    kernels: Kernels,
+    resolver: &R,
+) -> Result<ArenaReport> {
     let mut arena = Arena::new(BIG_ARENA);
-    let mut interpreter = Interpreter::new(model, &resolver, arena.bytes());
+    let mut interpreter = Interpreter::new(model, resolver, arena.bytes());
     interpreter
         .allocate_tensors()
         .map_err(|e| runtime_error(path, model, e))?;
@@ -69,6 +90,7 @@ pub fn arena_report(path: &Path, model: &Model<'_>, target: Option<&str>) -> Res
     Ok(ArenaReport {
         model: path.display().to_string(),
         target: target.map(str::to_string),
+        kernels,
         arena_bytes: usage.total,
         activations_bytes: usage.activations,
         scratch_bytes: usage.scratch,
@@ -89,6 +111,9 @@ pub fn render(r: &ArenaReport) -> String {
     out += &format!("Arena for {}", r.model);
     if let Some(t) = &r.target {
         out += &format!(" on {t}");
+    }
+    if r.kernels == Kernels::Fast {
+        out += " with the fast kernels";
     }
     out += "\n";
     out += &format!(
@@ -224,4 +249,25 @@ pub fn firmware(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_with_either_kernel_set() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/conv_int8.tflite");
+        let bytes = std::fs::read(&path).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let reference = arena_report(&path, &model, None, Kernels::Reference).unwrap();
+        let fast = arena_report(&path, &model, None, Kernels::Fast).unwrap();
+        assert_eq!(fast.kernels, Kernels::Fast);
+        // The same tensors; the per-op data and scratch may differ.
+        assert_eq!(fast.tensors.len(), reference.tensors.len());
+        assert!(fast.arena_bytes > 0 && reference.arena_bytes > 0);
+        assert!(render(&fast).contains("with the fast kernels"));
+        assert!(!render(&reference).contains("fast"));
+    }
 }

@@ -1,11 +1,12 @@
 //! The fast kernels against the reference kernels on whole models: every
 //! fixture model, and the model zoo in `../shared/models` when it is there,
 //! run with `AllOpsResolver` and with `FastOpsResolver` on the same
-//! pseudo-random inputs must give the same output bytes.
+//! pseudo-random inputs must give the same output bytes. Their arena must
+//! not exceed TFLM's (the figures the conformance goldens record).
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tflm_runtime::resolver::FastOpsResolver;
 use tflm_runtime::schema::TensorType;
 use tflm_runtime::{AllOpsResolver, Interpreter, Model, OpResolver};
@@ -102,4 +103,85 @@ fn zoo_models_give_the_same_outputs_with_the_fast_kernels() {
     }
     assert!(ran > 0, "no zoo model ran");
     eprintln!("{ran} of {} zoo models compared", models.len());
+}
+
+/// Model bytes in 16-aligned storage.
+fn aligned(bytes: &[u8]) -> Vec<u128> {
+    let mut words = vec![0u128; bytes.len().div_ceil(16)];
+    bytemuck::cast_slice_mut::<u128, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    words
+}
+
+/// The arena `allocate_tensors` needs with `resolver`; `None` when the
+/// runtime does not run the model.
+fn arena_bytes<R: OpResolver>(model: &[u8], resolver: &R) -> Option<usize> {
+    let words = aligned(model);
+    let model = Model::from_bytes(&bytemuck::cast_slice::<u128, u8>(&words)[..model.len()]).ok()?;
+    let mut arena = vec![0u128; ARENA / 16];
+    let mut it = Interpreter::new(&model, resolver, bytemuck::cast_slice_mut(&mut arena));
+    it.allocate_tensors().ok()?;
+    Some(it.arena_used_bytes())
+}
+
+/// TFLM's arena total from an `arena.json` of the goldens.
+fn tflm_total(arena_json: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(arena_json).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value["total"].as_u64().map(|v| v as usize)
+}
+
+/// (model, TFLM's arena) for the fixture models and, when the zoo is
+/// here, the zoo models with goldens (as `conformance.rs` finds them).
+fn models_with_tflm_arena() -> Vec<(PathBuf, usize)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root.join("goldens")).unwrap() {
+        let dir = dir.unwrap().path();
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let model = root.join("models").join(format!("{name}.tflite"));
+        if let (true, Some(total)) = (model.exists(), tflm_total(&dir.join("arena.json"))) {
+            out.push((model, total));
+        }
+    }
+    let shared = common::shared_models_dir();
+    for dir in std::fs::read_dir(root.join("zoo")).into_iter().flatten() {
+        let dir = dir.unwrap().path();
+        let Ok(meta) = std::fs::read_to_string(dir.join("model.json")) else {
+            continue;
+        };
+        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        let Some(rel) = meta["model"].as_str().or(meta["path"].as_str()) else {
+            continue;
+        };
+        let model = shared.join(rel);
+        if let (true, Some(total)) = (model.exists(), tflm_total(&dir.join("arena.json"))) {
+            out.push((model, total));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn fast_kernels_need_no_more_arena_than_tflm() {
+    let models = models_with_tflm_arena();
+    assert!(models.len() >= 10, "fixture arena figures missing");
+    eprintln!("{:<50} {:>8} {:>8} {:>8}", "model", "fast", "ref.", "TFLM");
+    let mut over = Vec::new();
+    for (path, tflm) in &models {
+        let bytes = std::fs::read(path).unwrap();
+        let Some(fast) = arena_bytes(&bytes, &FastOpsResolver) else {
+            continue;
+        };
+        let reference = arena_bytes(&bytes, &AllOpsResolver).unwrap_or(0);
+        eprintln!("{:<50} {fast:>8} {reference:>8} {tflm:>8}", path.display());
+        if fast > *tflm {
+            over.push(format!("{}: {fast} > TFLM's {tflm}", path.display()));
+        }
+    }
+    assert!(
+        over.is_empty(),
+        "the fast kernels need more arena than TFLM:\n{}",
+        over.join("\n")
+    );
 }

@@ -1,11 +1,16 @@
 //! Fast int8 ADD, bit-exact with [`crate::kernels::add`].
 //!
 //! The reference rescales each input element with a fixed-point multiply
-//! before adding. That step depends on the int8 value alone, so `prepare`
-//! tabulates it: two tables of 256 `i32` (2 KiB of per-op data), and `eval`
-//! is two lookups, an add and the output rescaling per element. Inputs of
-//! the output's shape run as one flat loop; broadcasts use the reference's
-//! broadcast walk.
+//! before adding. That step depends on the int8 value alone, so `eval`
+//! tabulates it, two tables of 256 `i32`, and each element is then two
+//! lookups, an add and the output rescaling. The tables need 2 KiB, which
+//! would add to the arena as per-op data, and also as scratch where an ADD
+//! has the largest activations (ResNet's do): so they live in the first
+//! 2 KiB of the output itself. The rest of the output is computed with
+//! them, then those first elements directly, overwriting them.
+//!
+//! Inputs of other shapes (broadcasts) and small ADDs rescale each element
+//! directly; broadcasts use the reference's broadcast walk.
 //!
 //! Other types run the reference kernel.
 
@@ -15,8 +20,7 @@ use crate::kernels::add::{self as reference, Broadcast, Rescale};
 use crate::schema::{AddOptions, TensorType};
 use bytemuck::{Pod, Zeroable};
 
-/// Per-op data header; the two tables (256 `i32` each, indexed by the
-/// input's byte) follow it.
+/// Per-op data.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -24,7 +28,13 @@ struct Params {
     rescale: Rescale,
 }
 
-const HEADER: usize = core::mem::size_of::<Params>();
+/// Bytes of the two tables (256 `i32` each, indexed by the input's byte).
+const TABLES_BYTES: usize = 2 * 256 * 4;
+
+/// Outputs from which the tables pay off: building them costs 512
+/// rescalings, and the `TABLES_BYTES` elements under them are computed
+/// without them.
+const TABLES_FROM: usize = 2 * TABLES_BYTES;
 
 fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     let output = ctx.output(0)?;
@@ -37,15 +47,8 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     let input2 = ctx.input(1)?;
     let rescale = Rescale::add_sub(&input1, &input2, &output, options.activation)?;
     let broadcast = Broadcast::new(&input1.shape, &input2.shape, &output.shape)?;
-    ctx.alloc_op_data(HEADER + 2 * 256 * 4)?;
-    ctx.write_op_data(0, &[Params { broadcast, rescale }])?;
-    for byte in 0..=255u8 {
-        let x = byte as i8;
-        let at = HEADER + 4 * usize::from(byte);
-        ctx.write_op_data(at, &[rescale.input1(x)])?;
-        ctx.write_op_data(at + 256 * 4, &[rescale.input2(x)])?;
-    }
-    Ok(())
+    ctx.alloc_op_data(core::mem::size_of::<Params>())?;
+    ctx.write_op_data(0, &[Params { broadcast, rescale }])
 }
 
 fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
@@ -54,19 +57,55 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
         return (reference::KERNEL.eval)(ctx);
     }
     let mut output = ctx.outputs.take(0)?;
-    let p = ctx.op_data_at::<Params>(0)?;
-    let table = |k: usize| -> Result<&[i32; 256], KernelError> {
-        ctx.op_data_slice::<i32>(HEADER + k * 256 * 4, 256)?
-            .try_into()
-            .map_err(|_| KernelError::OpData)
-    };
-    let (t1, t2) = (table(0)?, table(1)?);
+    let p = *ctx.op_data_at::<Params>(0)?;
     let r = &p.rescale;
     let input1 = ctx.inputs.get(0)?;
     let input2 = ctx.inputs.get(1)?;
     let (a, b, out) = (input1.as_i8()?, input2.as_i8()?, output.as_i8_mut()?);
-    let add =
-        |x: i8, y: i8| r.output::<i8>(t1[x as u8 as usize].wrapping_add(t2[y as u8 as usize]));
+    let direct = |x: i8, y: i8| r.output::<i8>(r.input1(x).wrapping_add(r.input2(y)));
+    let n = out.len();
+    // (The output is 16-byte aligned in the arena; anywhere else, no
+    // tables.)
+    let aligned = out
+        .get(..TABLES_BYTES)
+        .is_some_and(|h| bytemuck::try_cast_slice::<i8, i32>(h).is_ok());
+    if a.len() != n || b.len() != n || n < TABLES_FROM || !aligned {
+        return add_all(&p, a, b, out, direct);
+    }
+    let (head, tail) = out.split_at_mut(TABLES_BYTES);
+    let tables = bytemuck::try_cast_slice_mut::<i8, i32>(head).map_err(|_| KernelError::OpData)?;
+    let (t1, t2) = tables.split_at_mut(256);
+    for (byte, (e1, e2)) in t1.iter_mut().zip(t2.iter_mut()).enumerate() {
+        let x = byte as u8 as i8;
+        *e1 = r.input1(x);
+        *e2 = r.input2(x);
+    }
+    let (t1, t2): (&[i32; 256], &[i32; 256]) = (
+        (&*t1).try_into().map_err(|_| KernelError::OpData)?,
+        (&*t2).try_into().map_err(|_| KernelError::OpData)?,
+    );
+    let (a_head, a_tail) = a.split_at(TABLES_BYTES);
+    let (b_head, b_tail) = b.split_at(TABLES_BYTES);
+    for ((o, &x), &y) in tail.iter_mut().zip(a_tail).zip(b_tail) {
+        *o = r.output::<i8>(t1[x as u8 as usize].wrapping_add(t2[y as u8 as usize]));
+    }
+    // Now the elements the tables sat on.
+    let head = out.get_mut(..TABLES_BYTES).ok_or(KernelError::OpData)?;
+    for ((o, &x), &y) in head.iter_mut().zip(a_head).zip(b_head) {
+        *o = direct(x, y);
+    }
+    Ok(())
+}
+
+/// `out = add(a, b)` element by element, broadcasting as `p` says.
+#[inline(always)]
+fn add_all(
+    p: &Params,
+    a: &[i8],
+    b: &[i8],
+    out: &mut [i8],
+    add: impl Fn(i8, i8) -> i8,
+) -> Result<(), KernelError> {
     if a.len() == out.len() && b.len() == out.len() {
         // Same shapes (an input broadcast to the output's size would be
         // smaller): one flat loop.

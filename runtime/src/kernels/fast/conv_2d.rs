@@ -3,22 +3,23 @@
 //! For each output pixel the input window is copied into a patch laid out
 //! like one filter (`[f_h, f_w, f_c]`; padding positions hold the input
 //! zero point, so they add nothing), then every output channel is one dot
-//! product of the patch with that channel's contiguous filter. The input
-//! offset is folded into the bias in `prepare`: `sum(w * (x - zp)) + bias =
-//! sum(w * x) + (bias - zp * sum(w))`. A 1x1 filter reads the input pixel
+//! product of the patch with that channel's contiguous filter, with the
+//! input offset (`-zp`) added to each patch value as it is read (16-bit
+//! arithmetic, as cheap as the plain dot product; a folded bias per channel
+//! would cost 4 bytes of arena each). A 1x1 filter reads the input pixel
 //! directly, without a patch.
 //!
 //! Float32 and 16x8 convolutions run the reference kernel.
 
-use super::{check_with, dot4_i8, dot_i8, sum_i8};
+use super::{check_with, dot4_offset_i8, dot_offset_i8, offset_i16};
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
 use crate::kernels::common::{conv_activation, nhwc, ConvQuant, ConvWindow};
 use crate::kernels::conv_2d as reference;
 use crate::schema::{Conv2DOptions, TensorType};
 use bytemuck::{Pod, Zeroable};
 
-/// Per-op data header; `channels` multipliers, shifts and folded biases
-/// (`i32` each) follow it.
+/// Per-op data header; `channels` multipliers and shifts (`i32` each)
+/// follow it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct OpData {
@@ -26,9 +27,6 @@ struct OpData {
     quant: ConvQuant,
     channels: u32,
     groups: u32,
-    /// 1 when the folded biases were computed (constant filter and bias);
-    /// otherwise `eval` folds each channel as it goes.
-    folded: u32,
 }
 
 const HEADER: usize = core::mem::size_of::<OpData>();
@@ -43,7 +41,6 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     let options = ctx.op.options::<Conv2DOptions>()?;
     let activation = conv_activation(options.activation)?;
     let filter = ctx.input(1)?;
-    let bias = ctx.optional_input(2)?;
     let output = ctx.output(0)?;
     let [_, in_h, in_w, in_c] = nhwc(&input.shape, text!("CONV_2D input must have rank 4"))?;
     let [out_c, f_h, f_w, f_c] = nhwc(&filter.shape, text!("CONV_2D filter must have rank 4"))?;
@@ -60,34 +57,15 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     )?;
     let too_big = || KernelError::Shape(text!("CONV_2D has too many channels"));
     let len = out_c
-        .checked_mul(12)
+        .checked_mul(8)
         .and_then(|n| n.checked_add(HEADER))
         .ok_or_else(too_big)?;
     ctx.alloc_op_data(len)?;
     let quant = ConvQuant::int8(ctx, &input, &filter, &output, activation, 0, HEADER)?;
 
-    // bias - zp * sum(w) per output channel, when both are constants.
-    let weights = filter.constant.map(bytemuck::cast_slice::<u8, i8>);
-    let biases = match &bias {
-        Some(b) if b.constant.is_some() => Some(Some(b.constant_as::<i32>()?)),
-        Some(_) => None,
-        None => Some(None),
-    };
-    let folded = match (weights, biases) {
-        (Some(weights), Some(biases)) => {
-            let taps = f_h * f_w * f_c;
-            for (c, row) in weights.chunks_exact(taps.max(1)).take(out_c).enumerate() {
-                let b = biases.and_then(|b| b.get(c)).copied().unwrap_or(0);
-                let value = b.wrapping_add(quant.input_offset.wrapping_mul(sum_i8(row)));
-                ctx.write_op_data(HEADER + 4 * (2 * out_c + c), &[value])?;
-            }
-            true
-        }
-        _ => false,
-    };
     // The patch's padding holds the zero point. (The interpreter refuses
     // a zero point outside int8 anyway.)
-    if i8::try_from(input.zero_point()).is_err() {
+    if i8::try_from(input.zero_point()).is_err() || offset_i16(quant.input_offset).is_none() {
         return Err(KernelError::Invalid(text!("int8 zero point outside int8")));
     }
     if (f_h, f_w) != (1, 1) {
@@ -98,7 +76,6 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         quant,
         channels: u32::try_from(out_c).map_err(|_| too_big())?,
         groups: u32::try_from(in_c / f_c.max(1)).map_err(|_| too_big())?,
-        folded: u32::from(folded),
     };
     ctx.write_op_data(0, &[header])
 }
@@ -130,8 +107,6 @@ impl Dims {
 struct Channels<'a> {
     multipliers: &'a [i32],
     shifts: &'a [i32],
-    /// Empty when `eval` folds as it goes.
-    folded: &'a [i32],
     bias: Option<&'a [i32]>,
 }
 
@@ -168,11 +143,6 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     let ch = Channels {
         multipliers: ctx.op_data_slice::<i32>(HEADER, out_c)?,
         shifts: ctx.op_data_slice::<i32>(HEADER + 4 * out_c, out_c)?,
-        folded: if p.folded != 0 {
-            ctx.op_data_slice::<i32>(HEADER + 8 * out_c, out_c)?
-        } else {
-            &[]
-        },
         bias: bias.map(|b| b.as_i32()).transpose()?,
     };
     let (input, filter, output) = (input.as_i8()?, filter.as_i8()?, output.as_i8_mut()?);
@@ -200,6 +170,7 @@ fn conv_patches(
     let taps = d.taps();
     let per_group = d.out_c / d.groups;
     let pad = p.quant.input_offset.wrapping_neg() as i8;
+    let offset = offset_i16(p.quant.input_offset).ok_or(KernelError::OpData)?;
     let direct = (d.f_h, d.f_w) == (1, 1);
     let too_short = || KernelError::Shape(text!("CONV_2D input too short"));
     let pixels = output.chunks_exact_mut(d.out_c);
@@ -232,18 +203,17 @@ fn conv_patches(
                 let (w01, w23) = w.split_at(2 * taps);
                 let (w0, w1) = w01.split_at(taps);
                 let (w2, w3) = w23.split_at(taps);
-                let sums = dot4_i8(patch, [w0, w1, w2, w3]);
-                for (j, ((o, sum), row)) in o.iter_mut().zip(sums).zip([w0, w1, w2, w3]).enumerate()
-                {
+                let sums = dot4_offset_i8(patch, [w0, w1, w2, w3], offset);
+                for (j, (o, sum)) in o.iter_mut().zip(sums).enumerate() {
                     let c = first + 4 * k + j;
-                    *o = requantize(p, ch, c, base(p, ch, c, row).wrapping_add(sum));
+                    *o = requantize(p, ch, c, base(ch, c).wrapping_add(sum));
                 }
             }
             let done = per_group - per_group % 4;
             let rest = outs4.into_remainder().iter_mut();
             for (k, (o, row)) in rest.zip(rows4.remainder().chunks_exact(taps)).enumerate() {
                 let c = first + done + k;
-                let acc = base(p, ch, c, row).wrapping_add(dot_i8(patch, row));
+                let acc = base(ch, c).wrapping_add(dot_offset_i8(patch, row, offset));
                 *o = requantize(p, ch, c, acc);
             }
         }
@@ -300,17 +270,10 @@ fn fill_patch(
     Ok(())
 }
 
-/// The accumulator's start for channel `c`: its folded bias, or the same
-/// worked out from filter row `row` when the filter is not constant.
+/// The accumulator's start for channel `c`: its bias.
 #[inline]
-fn base(p: &OpData, ch: &Channels<'_>, c: usize, row: &[i8]) -> i32 {
-    match ch.folded.get(c) {
-        Some(&f) => f,
-        None => {
-            let bias = ch.bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
-            bias.wrapping_add(p.quant.input_offset.wrapping_mul(sum_i8(row)))
-        }
-    }
+fn base(ch: &Channels<'_>, c: usize) -> i32 {
+    ch.bias.and_then(|b| b.get(c)).copied().unwrap_or(0)
 }
 
 #[inline]

@@ -5,22 +5,22 @@
 //! output channels are contiguous, and so are the input channels they read.
 //! Each output pixel therefore keeps a block of channel accumulators and
 //! adds `w * x` tap by tap across the block, a loop the compiler
-//! vectorizes. Where the whole window is inside the input, the accumulators
-//! start from the bias with the input offset folded in (`bias - zp *
-//! sum(w)` over the taps, worked out in `prepare`); at the borders they
-//! start from the plain bias and add `w * (x - zp)` for the taps inside.
+//! vectorizes. The accumulators start from the bias and add `w * (x - zp)`
+//! for the taps inside the input. (Folding `zp * sum(w)` into the bias
+//! would save the subtraction, which costs about nothing next to the
+//! multiply-add, but 4 bytes of arena per channel.)
 //!
 //! Float32 and 16x8 convolutions run the reference kernel.
 
-use super::{check_with, BLOCK};
+use super::{check_with, offset_i16, BLOCK};
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
 use crate::kernels::common::{conv_activation, nhwc, ConvQuant, ConvWindow};
 use crate::kernels::depthwise_conv_2d as reference;
 use crate::schema::{DepthwiseConv2DOptions, TensorType};
 use bytemuck::{Pod, Zeroable};
 
-/// Per-op data header; `channels` multipliers, shifts and folded biases
-/// (`i32` each) follow it.
+/// Per-op data header; `channels` multipliers and shifts (`i32` each)
+/// follow it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct OpData {
@@ -28,9 +28,6 @@ struct OpData {
     quant: ConvQuant,
     channels: u32,
     depth_multiplier: u32,
-    /// 1 when the folded biases were computed (constant filter and bias);
-    /// otherwise every pixel takes the border path.
-    folded: u32,
 }
 
 const HEADER: usize = core::mem::size_of::<OpData>();
@@ -45,7 +42,6 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     let options = ctx.op.options::<DepthwiseConv2DOptions>()?;
     let activation = conv_activation(options.activation)?;
     let filter = ctx.input(1)?;
-    let bias = ctx.optional_input(2)?;
     let output = ctx.output(0)?;
     let what = text!("DEPTHWISE_CONV_2D tensors must have rank 4");
     let [_, in_h, in_w, _] = nhwc(&input.shape, what)?;
@@ -63,42 +59,20 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     )?;
     let too_big = || KernelError::Shape(text!("DEPTHWISE_CONV_2D has too many channels"));
     let len = out_c
-        .checked_mul(12)
+        .checked_mul(8)
         .and_then(|n| n.checked_add(HEADER))
         .ok_or_else(too_big)?;
     ctx.alloc_op_data(len)?;
     let quant = ConvQuant::int8(ctx, &input, &filter, &output, activation, 3, HEADER)?;
 
-    // bias - zp * (sum of the channel's weights over the taps).
-    let weights = filter.constant.map(bytemuck::cast_slice::<u8, i8>);
-    let biases = match &bias {
-        Some(b) if b.constant.is_some() => Some(Some(b.constant_as::<i32>()?)),
-        Some(_) => None,
-        None => Some(None),
-    };
-    let folded = match (weights, biases) {
-        (Some(weights), Some(biases)) if out_c > 0 => {
-            for c in 0..out_c {
-                let sum = weights
-                    .iter()
-                    .skip(c)
-                    .step_by(out_c)
-                    .map(|&w| i32::from(w))
-                    .fold(0i32, i32::wrapping_add);
-                let b = biases.and_then(|b| b.get(c)).copied().unwrap_or(0);
-                let value = b.wrapping_add(quant.input_offset.wrapping_mul(sum));
-                ctx.write_op_data(HEADER + 4 * (2 * out_c + c), &[value])?;
-            }
-            true
-        }
-        _ => false,
-    };
+    if offset_i16(quant.input_offset).is_none() {
+        return Err(KernelError::Invalid(text!("int8 zero point outside int8")));
+    }
     let header = OpData {
         window,
         quant,
         channels: u32::try_from(out_c).map_err(|_| too_big())?,
         depth_multiplier: u32::try_from(options.depth_multiplier).map_err(|_| too_big())?,
-        folded: u32::from(folded),
     };
     ctx.write_op_data(0, &[header])
 }
@@ -125,11 +99,6 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     }
     let multipliers = ctx.op_data_slice::<i32>(HEADER, out_c)?;
     let shifts = ctx.op_data_slice::<i32>(HEADER + 4 * out_c, out_c)?;
-    let folded = if p.folded != 0 {
-        Some(ctx.op_data_slice::<i32>(HEADER + 8 * out_c, out_c)?)
-    } else {
-        None
-    };
     let bias = bias.map(|b| b.as_i32()).transpose()?;
     let (input, filter, output) = (input.as_i8()?, filter.as_i8()?, output.as_i8_mut()?);
     if input.len() < batches * in_h * in_w * in_c
@@ -147,18 +116,12 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
         multiplier
     };
     let mut acc = [0i32; BLOCK];
-    let offset = p.quant.input_offset;
+    let offset = offset_i16(p.quant.input_offset).ok_or(KernelError::OpData)?;
+    let start = bias.unwrap_or(&[]);
     for (i, out) in output.chunks_exact_mut(out_c).enumerate() {
         let (b, rest) = (i / (out_h * out_w), i % (out_h * out_w));
         let (oy, ox) = (rest / out_w, rest % out_w);
         let taps = p.window.pixel_taps(oy, ox, (f_h, f_w), (in_h, in_w));
-        let whole = taps.rows.len() == f_h && taps.cols.len() == f_w;
-        let start = match folded {
-            Some(f) if whole => f,
-            _ => bias.unwrap_or(&[]),
-        };
-        // With the folded bias the input offset is already in.
-        let x_offset = if whole && folded.is_some() { 0 } else { offset };
         let mut first = 0;
         while first < out_c {
             let n = block.min(out_c - first);
@@ -171,7 +134,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
                             let at = ((b * in_h + taps.input_y(fy)) * in_w + taps.input_x(fx))
                                 * in_c
                                 + c / multiplier;
-                            let x = i32::from(input[at]).wrapping_add(x_offset);
+                            let x = i32::from(input[at]).wrapping_add(offset.into());
                             let w = i32::from(filter[(fy * f_w + fx) * out_c + c]);
                             a = a.wrapping_add(w.wrapping_mul(x));
                         }
@@ -192,7 +155,7 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
                     let pixel = ((b * in_h + y) * in_w + taps.input_x(fx)) * in_c;
                     let xs = &input[pixel + first / multiplier..][..n / multiplier];
                     let ws = &filter[(fy * f_w + fx) * out_c + first..][..n];
-                    accumulate(acc, xs, ws, multiplier, x_offset);
+                    accumulate(acc, xs, ws, multiplier, offset);
                 }
             }
             for (k, (o, &a)) in out[first..first + n].iter_mut().zip(acc.iter()).enumerate() {
@@ -204,32 +167,27 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     Ok(())
 }
 
-/// `acc[c] += w[c] * (x[c / multiplier] + x_offset)` for the block.
+/// `acc[c] += w[c] * (x[c / multiplier] + offset)` for the block.
 #[inline(always)]
-fn accumulate(acc: &mut [i32], xs: &[i8], ws: &[i8], multiplier: usize, x_offset: i32) {
+fn accumulate(acc: &mut [i32], xs: &[i8], ws: &[i8], multiplier: usize, offset: i16) {
     match multiplier {
-        1 if x_offset == 0 => {
-            for ((a, &x), &w) in acc.iter_mut().zip(xs).zip(ws) {
-                *a = a.wrapping_add(i32::from(x) * i32::from(w));
-            }
-        }
         1 => {
             for ((a, &x), &w) in acc.iter_mut().zip(xs).zip(ws) {
-                let x = i32::from(x).wrapping_add(x_offset);
-                *a = a.wrapping_add(x.wrapping_mul(i32::from(w)));
+                let x = i32::from(x) + i32::from(offset);
+                *a = a.wrapping_add(x * i32::from(w));
             }
         }
         // Common multipliers with a fixed group size, which the compiler
         // unrolls.
-        2 => accumulate_groups::<2>(acc, xs, ws, x_offset),
-        4 => accumulate_groups::<4>(acc, xs, ws, x_offset),
-        8 => accumulate_groups::<8>(acc, xs, ws, x_offset),
+        2 => accumulate_groups::<2>(acc, xs, ws, offset),
+        4 => accumulate_groups::<4>(acc, xs, ws, offset),
+        8 => accumulate_groups::<8>(acc, xs, ws, offset),
         m => {
             let groups = acc.chunks_exact_mut(m).zip(ws.chunks_exact(m));
             for ((a, w), &x) in groups.zip(xs) {
-                let x = i32::from(x).wrapping_add(x_offset);
+                let x = i32::from(x) + i32::from(offset);
                 for (a, &w) in a.iter_mut().zip(w) {
-                    *a = a.wrapping_add(x.wrapping_mul(i32::from(w)));
+                    *a = a.wrapping_add(x * i32::from(w));
                 }
             }
         }
@@ -239,13 +197,14 @@ fn accumulate(acc: &mut [i32], xs: &[i8], ws: &[i8], multiplier: usize, x_offset
 /// [`accumulate`] for a depth multiplier of `M`: fixed-size groups, which
 /// the compiler unrolls.
 #[inline(always)]
-fn accumulate_groups<const M: usize>(acc: &mut [i32], xs: &[i8], ws: &[i8], x_offset: i32) {
+fn accumulate_groups<const M: usize>(acc: &mut [i32], xs: &[i8], ws: &[i8], offset: i16) {
     let (accs, _) = acc.as_chunks_mut::<M>();
     let (wss, _) = ws.as_chunks::<M>();
     for ((a, w), &x) in accs.iter_mut().zip(wss).zip(xs) {
-        let x = i32::from(x).wrapping_add(x_offset);
+        // One input for M products: widened once, 32-bit products.
+        let x = i32::from(x) + i32::from(offset);
         for k in 0..M {
-            a[k] = a[k].wrapping_add(x.wrapping_mul(i32::from(w[k])));
+            a[k] = a[k].wrapping_add(x * i32::from(w[k]));
         }
     }
 }

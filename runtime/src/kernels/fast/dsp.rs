@@ -5,8 +5,9 @@
 //! pass only pairs 16-bit loads): on `thumbv7em-none-eabihf` the portable
 //! loop becomes `ldrsb, ldrsb, smlabb` per product. Here four bytes of each
 //! operand are loaded as one word, `SXTB16` spreads bytes 0 and 2 (and,
-//! rotated, 1 and 3) into two 16-bit halves, and `SMLAD` adds both halves'
-//! products to the accumulator: 8 instructions for 4 products instead of 12.
+//! rotated, 1 and 3) into two 16-bit halves (`SXTAB16`, for the input, also
+//! adds the input offset), and `SMLAD` adds both halves' products to the
+//! accumulator: 8 instructions for 4 products instead of 12.
 //! `SMLAD`'s sum wraps modulo 2^32 like the portable loop's (it only sets
 //! the sticky Q flag, which nothing reads), so the results are the same.
 //!
@@ -17,25 +18,29 @@
 
 #![allow(unsafe_code)]
 
-/// Adds `x[0]*w[0] + x[2]*w[2]` and `x[1]*w[1] + x[3]*w[3]` (bytes as int8)
-/// to `acc`, wrapping.
+/// Adds `(x[0]+o)*w[0] + (x[2]+o)*w[2]` and `(x[1]+o)*w[1] + (x[3]+o)*w[3]`
+/// (bytes as int8, `o` the offset in both halves of `offset`) to `acc`,
+/// wrapping. `SXTAB16` sign-extends and adds the offset in one
+/// instruction; `x + o` is in -255..=255 for an int8 zero point, so the
+/// 16-bit halves hold it exactly.
 #[inline(always)]
-fn mac4(x: u32, w: u32, acc: i32) -> i32 {
+fn mac4_offset(x: u32, w: u32, offset: u32, acc: i32) -> i32 {
     let sum: i32;
-    // SAFETY: SXTB16 and SMLAD exist on every core this module is compiled
-    // for (ARMv7E-M DSP extension, see the `cfg` in `fast/mod.rs`). The
-    // block only reads and writes the named registers: no memory, no stack;
-    // it may set the APSR Q flag, which compiled Rust never reads.
+    // SAFETY: SXTAB16, SXTB16 and SMLAD exist on every core this module is
+    // compiled for (ARMv7E-M DSP extension, see the `cfg` in `fast/mod.rs`).
+    // The block only reads and writes the named registers: no memory, no
+    // stack; it may set the APSR Q flag, which compiled Rust never reads.
     unsafe {
         core::arch::asm!(
-            "sxtb16 {xe}, {x}",
-            "sxtb16 {xo}, {x}, ror #8",
+            "sxtab16 {xe}, {off}, {x}",
+            "sxtab16 {xo}, {off}, {x}, ror #8",
             "sxtb16 {we}, {w}",
             "sxtb16 {wo}, {w}, ror #8",
             "smlad {acc}, {xe}, {we}, {acc}",
             "smlad {acc}, {xo}, {wo}, {acc}",
             x = in(reg) x,
             w = in(reg) w,
+            off = in(reg) offset,
             xe = out(reg) _,
             xo = out(reg) _,
             we = out(reg) _,
@@ -47,9 +52,9 @@ fn mac4(x: u32, w: u32, acc: i32) -> i32 {
     sum
 }
 
-/// `sum(a[i] * b[i])` over the common length, wrapping.
+/// `sum((a[i] + offset) * b[i])` over the common length, wrapping.
 #[inline]
-pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+pub(super) fn dot_offset_i8(a: &[i8], b: &[i8], offset: i16) -> i32 {
     let n = a.len().min(b.len());
     let (a, b): (&[u8], &[u8]) = (bytemuck::cast_slice(&a[..n]), bytemuck::cast_slice(&b[..n]));
     let (words_a, words_b) = (a.chunks_exact(4), b.chunks_exact(4));
@@ -57,10 +62,12 @@ pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         .remainder()
         .iter()
         .zip(words_b.remainder())
-        .map(|(&x, &w)| i32::from(x as i8) * i32::from(w as i8))
+        .map(|(&x, &w)| (i32::from(x as i8) + i32::from(offset)) * i32::from(w as i8))
         .fold(0i32, i32::wrapping_add);
+    let half = u32::from(offset as u16);
+    let both = (half << 16) | half;
     let word = |c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
     words_a
         .zip(words_b)
-        .fold(tail, |acc, (x, w)| mac4(word(x), word(w), acc))
+        .fold(tail, |acc, (x, w)| mac4_offset(word(x), word(w), both, acc))
 }

@@ -2,15 +2,16 @@
 //! [`crate::kernels::fully_connected`].
 //!
 //! Each output is one dot product of an input row with a contiguous weight
-//! row. The zero points are folded out of the inner loop:
-//! `sum((w - wz) * (x - xz)) = sum(w * x) - xz * sum(w) - wz * sum(x) +
-//! n * wz * xz`; the terms without `x` join the bias in `prepare`, and
-//! `sum(x)` is taken once per input row (only when the weights have a zero
-//! point, which per-tensor quantized weights may have).
+//! row, the input offset (`xo = -xz`) added to each input as it is read
+//! (16-bit arithmetic, as cheap as the plain dot product; a folded bias per
+//! output would cost 4 bytes of arena each). A weights offset (`wo = -wz`,
+//! which per-tensor quantized weights may have) leaves the inner loop:
+//! `sum((w + wo) * (x + xo)) = sum(w * (x + xo)) + wo * sum(x) + n * wo *
+//! xo`, with `sum(x)` taken once per input row.
 //!
 //! Float32 and 16x8 run the reference kernel.
 
-use super::{check_with, dot_i8, sum_i8};
+use super::{check_with, dot_offset_i8, offset_i16, sum_i8};
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
 use crate::kernels::fully_connected as reference;
 use crate::quant::{
@@ -20,18 +21,14 @@ use crate::quant::{
 use crate::schema::{FullyConnectedOptions, TensorType};
 use bytemuck::{Pod, Zeroable};
 
-/// Per-op data header; `out_depth` folded biases follow it, then, for
-/// per-channel weights, `out_depth` multipliers and `out_depth` shifts
-/// (`i32` each).
+/// Per-op data header; for per-channel weights, `out_depth` multipliers
+/// and `out_depth` shifts (`i32` each) follow it.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
     batches: u32,
     out_depth: u32,
     accum_depth: u32,
-    /// 1 when the folded biases were computed (constant weights and bias);
-    /// otherwise `eval` folds each output as it goes.
-    folded: u32,
     /// `-input_zero_point`.
     input_offset: i32,
     /// `-weights_zero_point` (per-tensor weights; 0 for per-channel ones,
@@ -40,7 +37,7 @@ struct Params {
     output_offset: i32,
     act_min: i32,
     act_max: i32,
-    /// 1 when the multipliers are per output channel (after the biases);
+    /// 1 when the multipliers are per output channel (after the header);
     /// otherwise `multiplier` and `shift` serve every output.
     per_channel: u32,
     multiplier: i32,
@@ -58,7 +55,6 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     // The reference prepare checked the shapes, types and scales below.
     let options = ctx.op.options::<FullyConnectedOptions>()?;
     let weights = ctx.input(1)?;
-    let bias = ctx.optional_input(2)?;
     let output = ctx.output(0)?;
     let (out_depth, accum_depth) = (weights.shape.dim(0), weights.shape.dim(1));
     let batches = input.num_elements() / accum_depth.max(1);
@@ -79,7 +75,7 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         KernelError::Invalid(text!("FULLY_CONNECTED activation range does not quantize"))
     })?;
     let len = out_depth
-        .checked_mul(if per_channel { 12 } else { 4 })
+        .checked_mul(if per_channel { 8 } else { 0 })
         .and_then(|n| n.checked_add(HEADER))
         .ok_or(KernelError::Shape(text!("FULLY_CONNECTED is too large")))?;
     ctx.alloc_op_data(len)?;
@@ -95,8 +91,8 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
             let scale = scales.get(c).unwrap_or(0.0);
             let (m, s) =
                 quantize_multiplier(conv_effective_scale(input_scale, scale, output_scale));
-            ctx.write_op_data(HEADER + 4 * (out_depth + c), &[m])?;
-            ctx.write_op_data(HEADER + 4 * (2 * out_depth + c), &[s])?;
+            ctx.write_op_data(HEADER + 4 * c, &[m])?;
+            ctx.write_op_data(HEADER + 4 * (out_depth + c), &[s])?;
         }
     }
 
@@ -106,33 +102,13 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     } else {
         weights.zero_point().wrapping_neg()
     };
-    let k = i32::try_from(accum_depth).map_err(too_big)?;
-    let constant_weights = weights.constant.map(bytemuck::cast_slice::<u8, i8>);
-    let biases = match &bias {
-        Some(b) if b.constant.is_some() => Some(Some(b.constant_as::<i32>()?)),
-        Some(_) => None,
-        None => Some(None),
-    };
-    let folded = match (constant_weights, biases) {
-        (Some(w), Some(biases)) => {
-            for (c, row) in w
-                .chunks_exact(accum_depth.max(1))
-                .take(out_depth)
-                .enumerate()
-            {
-                let b = biases.and_then(|b| b.get(c)).copied().unwrap_or(0);
-                let value = fold(b, row, k, input_offset, weights_offset);
-                ctx.write_op_data(HEADER + 4 * c, &[value])?;
-            }
-            true
-        }
-        _ => false,
-    };
+    if offset_i16(input_offset).is_none() {
+        return Err(KernelError::Invalid(text!("int8 zero point outside int8")));
+    }
     let params = Params {
         batches: u32::try_from(batches).map_err(too_big)?,
         out_depth: u32::try_from(out_depth).map_err(too_big)?,
         accum_depth: u32::try_from(accum_depth).map_err(too_big)?,
-        folded: u32::from(folded),
         input_offset,
         weights_offset,
         output_offset: output.zero_point(),
@@ -143,14 +119,6 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
         shift: per_tensor.1,
     };
     ctx.write_op_data(0, &[params])
-}
-
-/// What does not depend on the input: `bias + xo * sum(w) + k * wo * xo`
-/// (`xo`, `wo`: the input and weights offsets), wrapping.
-#[inline]
-fn fold(bias: i32, row: &[i8], k: i32, input_offset: i32, weights_offset: i32) -> i32 {
-    bias.wrapping_add(input_offset.wrapping_mul(sum_i8(row)))
-        .wrapping_add(k.wrapping_mul(weights_offset).wrapping_mul(input_offset))
 }
 
 fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
@@ -172,36 +140,34 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     }
     let (multipliers, shifts) = if p.per_channel != 0 {
         (
+            ctx.op_data_slice::<i32>(HEADER, out_depth)?,
             ctx.op_data_slice::<i32>(HEADER + 4 * out_depth, out_depth)?,
-            ctx.op_data_slice::<i32>(HEADER + 8 * out_depth, out_depth)?,
         )
     } else {
         (&[][..], &[][..])
     };
-    let folded = if p.folded != 0 {
-        ctx.op_data_slice::<i32>(HEADER, out_depth)?
-    } else {
-        &[]
-    };
+    let offset = offset_i16(p.input_offset).ok_or(KernelError::OpData)?;
+    // The weights offset's constant term, `n * wo * xo`.
+    let constant_term = (k as i32)
+        .wrapping_mul(p.weights_offset)
+        .wrapping_mul(p.input_offset);
     let bias = bias.map(|b| b.as_i32()).transpose()?;
     let (input, weights, output) = (input.as_i8()?, weights.as_i8()?, output.as_i8_mut()?);
     let rows = input.chunks_exact(k).take(batches);
     for (x, out) in rows.zip(output.chunks_exact_mut(out_depth)) {
-        // The one term of the folding that depends on the input.
+        // The weights offset's terms: `wo * sum(x) + n * wo * xo`.
         let row_term = if p.weights_offset != 0 {
-            p.weights_offset.wrapping_mul(sum_i8(x))
+            p.weights_offset
+                .wrapping_mul(sum_i8(x))
+                .wrapping_add(constant_term)
         } else {
             0
         };
         for (c, (o, w)) in out.iter_mut().zip(weights.chunks_exact(k)).enumerate() {
-            let base = match folded.get(c) {
-                Some(&f) => f,
-                None => {
-                    let b = bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
-                    fold(b, w, k as i32, p.input_offset, p.weights_offset)
-                }
-            };
-            let acc = base.wrapping_add(row_term).wrapping_add(dot_i8(x, w));
+            let b = bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
+            let acc = b
+                .wrapping_add(row_term)
+                .wrapping_add(dot_offset_i8(x, w, offset));
             let (m, s) = match (multipliers.get(c), shifts.get(c)) {
                 (Some(&m), Some(&s)) => (m, s),
                 _ => (p.multiplier, p.shift),

@@ -4,9 +4,16 @@
 //! it in an op resolver, or use [`crate::resolver::FastOpsResolver`]). They
 //! compute the same integers as the reference kernels, faster:
 //!
-//! - what depends only on constants is worked out in `prepare`: the input
-//!   zero point is folded into the bias (`sum(w * (x - zp)) = sum(w * x) -
-//!   zp * sum(w)`), ADD's input rescaling becomes a 256-entry table;
+//! - what depends only on constants is worked out in `prepare`; the input
+//!   offset (`-zp`) is added to each input as the dot products read it
+//!   (`x - zp` and its product with an int8 weight fit in 16 bits, so this
+//!   costs about nothing), ADD's input rescaling becomes two 256-entry
+//!   tables, built at each `eval` in the first 2 KiB of its own output
+//!   (then overwritten by direct computation) when the tensors are large;
+//! - they need no more arena than the reference kernels do, about: no
+//!   per-channel copies of anything (a folded bias would cost 4 bytes per
+//!   output channel), and what is only needed during `eval` lives in
+//!   scratch (the planner shares it between operators) or in the output;
 //! - the inner loops are dot products or element-wise sums over contiguous
 //!   slices, written with iterators so that the compiler vectorizes them and
 //!   leaves out the bounds checks.
@@ -73,36 +80,37 @@ fn check_with(reference: &Kernel, ctx: &PrepareContext<'_, '_>) -> Result<(), Ke
 }
 
 #[cfg(all(target_arch = "arm", any(target_feature = "dsp", feature = "dsp")))]
-use dsp::dot_i8;
+use dsp::dot_offset_i8;
 
+/// `sum((x[i] + offset) * w[i])`, wrapping: the dot product with the
+/// input offset (`-zero_point`) added to each input, so no folded bias has
+/// to be kept. For an int8 zero point the offset is in -127..=128, so
+/// `x + offset` fits in i16 and the products are plain 16-bit multiplies
+/// that LLVM vectorizes (widening multiply-adds on the host).
 #[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", feature = "dsp"))))]
-use portable_dot_i8 as dot_i8;
-
-/// `sum(a[i] * b[i])`, wrapping. Written as one reduction so that LLVM
-/// vectorizes it (widening multiply-adds on the host).
 #[inline]
-#[allow(dead_code)] // Unused where the DSP path replaces it.
-fn portable_dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &w)| i32::from(x) * i32::from(w))
+fn dot_offset_i8(x: &[i8], w: &[i8], offset: i16) -> i32 {
+    x.iter()
+        .zip(w)
+        .map(|(&x, &w)| i32::from(i16::from(x).wrapping_add(offset)) * i32::from(w))
         .fold(0i32, i32::wrapping_add)
 }
 
-/// Four dot products of `x` with `w[k]` (each at least as long as `x`) in
-/// one pass over `x`, which saves loads and loop overhead for short rows.
+/// Four [`dot_offset_i8`]s of `x` with `w[k]` (each at least as long as
+/// `x`) in one pass over `x`, which saves loads and loop overhead for short
+/// rows.
 #[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", feature = "dsp"))))]
 #[inline]
-fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
+fn dot4_offset_i8(x: &[i8], w: [&[i8]; 4], offset: i16) -> [i32; 4] {
     let n = x.len();
     let (Some(w0), Some(w1), Some(w2), Some(w3)) =
         (w[0].get(..n), w[1].get(..n), w[2].get(..n), w[3].get(..n))
     else {
-        return w.map(|w| dot_i8(x, w));
+        return w.map(|w| dot_offset_i8(x, w, offset));
     };
     let mut acc = [0i32; 4];
     for i in 0..n {
-        let v = i32::from(x[i]);
+        let v = i32::from(i16::from(x[i]).wrapping_add(offset));
         acc[0] = acc[0].wrapping_add(v * i32::from(w0[i]));
         acc[1] = acc[1].wrapping_add(v * i32::from(w1[i]));
         acc[2] = acc[2].wrapping_add(v * i32::from(w2[i]));
@@ -111,11 +119,17 @@ fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
     acc
 }
 
-/// With the DSP path: four of its dot products.
+/// With the DSP path: four of its offset dot products.
 #[cfg(all(target_arch = "arm", any(target_feature = "dsp", feature = "dsp")))]
 #[inline]
-fn dot4_i8(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
-    w.map(|w| dot_i8(x, w))
+fn dot4_offset_i8(x: &[i8], w: [&[i8]; 4], offset: i16) -> [i32; 4] {
+    w.map(|w| dot_offset_i8(x, w, offset))
+}
+
+/// The input offset as [`dot_offset_i8`] takes it; `None` outside i16
+/// (never for an int8 zero point).
+fn offset_i16(offset: i32) -> Option<i16> {
+    i16::try_from(offset).ok()
 }
 
 /// Sum of the values, wrapping.
