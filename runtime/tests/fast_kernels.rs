@@ -84,6 +84,7 @@ fn fixture_models_give_the_same_outputs_with_the_fast_kernels() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the model zoo twice: hours under Miri")]
 fn zoo_models_give_the_same_outputs_with_the_fast_kernels() {
     let models = common::shared_models();
     if models.is_empty() {
@@ -163,6 +164,7 @@ fn models_with_tflm_arena() -> Vec<(PathBuf, usize)> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "plans the model zoo twice: too slow under Miri")]
 fn fast_kernels_need_no_more_arena_than_tflm() {
     let models = models_with_tflm_arena();
     assert!(models.len() >= 10, "fixture arena figures missing");

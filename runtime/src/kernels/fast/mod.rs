@@ -174,6 +174,26 @@ pub(crate) mod testing {
         }
     }
 
+    /// How many random cases to compare: all natively, the first few under
+    /// Miri (some thousand times slower), so its checks still reach the code.
+    pub fn cases(native: u64) -> u64 {
+        if cfg!(miri) {
+            6
+        } else {
+            native
+        }
+    }
+
+    /// Whether enough of the random cases ran (rather than both kernels
+    /// refusing them): more than `native_min` natively, any under Miri.
+    pub fn enough(ran: usize, native_min: usize) -> bool {
+        if cfg!(miri) {
+            ran > 0
+        } else {
+            ran > native_min
+        }
+    }
+
     /// A small deterministic generator (xorshift), so failures repeat.
     pub struct Rng(pub u64);
 
