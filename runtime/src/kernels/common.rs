@@ -804,6 +804,20 @@ pub mod conv_testing {
         pub quantized_bias_int32: bool,
     }
 
+    impl Default for Opts {
+        /// SAME padding, stride and dilation 1, no activation.
+        fn default() -> Self {
+            Opts {
+                padding: Padding::Same,
+                stride: (1, 1),
+                dilation: (1, 1),
+                activation: Activation::None,
+                depth_multiplier: 1,
+                quantized_bias_int32: false,
+            }
+        }
+    }
+
     /// A convolution with the tensors as `T` values, to run or to spoil.
     pub struct Conv {
         pub op: BuiltinOperator,

@@ -409,14 +409,7 @@ mod tests {
                     bias: Some(T::i32(&[3], &[1, 2, 3]).constant()),
                     two_inputs: false,
                     output: T::out(TensorType::Int8, &[1, 4, 4, 3]).q(0.5, 3),
-                    opts: Opts {
-                        padding: Padding::Same,
-                        stride: (1, 1),
-                        dilation: (1, 1),
-                        activation: Activation::None,
-                        depth_multiplier: 1,
-                        quantized_bias_int32: false,
-                    },
+                    opts: Opts::default(),
                 }
                 .op_test()
             };
@@ -442,14 +435,7 @@ mod tests {
                 bias: None,
                 two_inputs: true,
                 output: T::out(TensorType::Float32, &[1, 3, 3, 1]),
-                opts: Opts {
-                    padding: Padding::Same,
-                    stride: (1, 1),
-                    dilation: (1, 1),
-                    activation: Activation::None,
-                    depth_multiplier: 1,
-                    quantized_bias_int32: false,
-                },
+                opts: Opts::default(),
             }
             .op_test()
         };
@@ -474,14 +460,7 @@ mod tests {
                 bias: None,
                 two_inputs: false,
                 output: T::out(TensorType::Int8, &[1, 3, 3, 3]).q(0.1, 0),
-                opts: Opts {
-                    padding: Padding::Same,
-                    stride: (1, 1),
-                    dilation: (1, 1),
-                    activation: Activation::None,
-                    depth_multiplier: 1,
-                    quantized_bias_int32: false,
-                },
+                opts: Opts::default(),
             }
             .op_test()
         };

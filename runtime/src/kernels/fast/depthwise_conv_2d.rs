@@ -336,14 +336,7 @@ mod tests {
                 bias: None,
                 two_inputs: true,
                 output: T::out(TensorType::Float32, &[1, 2, 2, 2]),
-                opts: Opts {
-                    padding: Padding::Same,
-                    stride: (1, 1),
-                    dilation: (1, 1),
-                    activation: Activation::None,
-                    depth_multiplier: 1,
-                    quantized_bias_int32: false,
-                },
+                opts: Opts::default(),
             }
             .op_test()
         };
@@ -368,14 +361,7 @@ mod tests {
                 bias: None,
                 two_inputs: false,
                 output: T::out(TensorType::Int8, &[1, 3, 3, 3]).q(0.1, 0),
-                opts: Opts {
-                    padding: Padding::Same,
-                    stride: (1, 1),
-                    dilation: (1, 1),
-                    activation: Activation::None,
-                    depth_multiplier: 1,
-                    quantized_bias_int32: false,
-                },
+                opts: Opts::default(),
             }
             .op_test()
         };
