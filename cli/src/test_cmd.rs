@@ -642,9 +642,9 @@ fn prepare_model<R: OpResolver>(
         Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
     let mut arena = Arena::new(BIG_ARENA);
     let mut it = Interpreter::new(&model, resolver, arena.bytes());
-    // The model firmware is built without the exact planner search (to fit
-    // small parts); its arena is the greedy plan's.
-    it.set_exact_planning(false);
+    // The model firmware is built compact, with TFLM's first-fit planner
+    // only (to fit small parts); its arena is that plan's.
+    it.set_planning(tflm_runtime::planner::Planning::FirstFit);
     it.allocate_tensors()
         .map_err(|e| runtime_error(model_path, &model, e))?;
     let dir = checkout

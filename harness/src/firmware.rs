@@ -98,8 +98,8 @@ pub fn build(
     let mut args = cargo_args(checkout, target, bins);
     if model_dir.is_some() {
         // The model test is built compact: without the runtime's error
-        // texts (the host run of the same model has them) and exact
-        // planner search (the host sized its arena with greedy plans).
+        // texts (the host run of the same model has them) and with the
+        // planner's first-fit pass only (the host sized its arena so).
         args.push("--no-default-features".into());
         // In a target folder of its own: a test-suite build of the same
         // target (which also makes a `model` binary, without a model) must

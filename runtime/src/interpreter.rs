@@ -18,7 +18,7 @@ use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
     ScratchBuffers, TensorInfo, MAX_SCRATCH,
 };
-use crate::planner::{self, PlanBuffer, PlanError};
+use crate::planner::{self, PlanBuffer, PlanError, Planning};
 use crate::resolver::OpResolver;
 use crate::schema::{
     BuiltinOperator, Model, OpKind, Operator, ReadError, Scalars, Subgraph, TensorType, Text,
@@ -322,7 +322,7 @@ pub struct Interpreter<'m, 'a, R: OpResolver> {
     resolver: &'a R,
     arena: &'a mut [u8],
     layout: Option<Layout>,
-    exact_planning: bool,
+    planning: Planning,
 }
 
 impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
@@ -332,16 +332,15 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             resolver,
             arena,
             layout: None,
-            exact_planning: true,
+            planning: Planning::Exact,
         }
     }
 
-    /// Whether `allocate_tensors` may search for a smaller plan after the
-    /// greedy passes (on by default). The search is compiled only with the
-    /// `exact-plan` feature; the host turns it off to know the arena that
-    /// firmware built without the feature will need.
-    pub fn set_exact_planning(&mut self, exact: bool) {
-        self.exact_planning = exact;
+    /// How hard `allocate_tensors` works for a small arena (the most this
+    /// build has by default; see [`Planning::available`]). The host sets
+    /// what a firmware build has, to know the arena that firmware needs.
+    pub fn set_planning(&mut self, planning: Planning) {
+        self.planning = planning;
     }
 
     fn subgraph(&self) -> Result<Subgraph<'m>, Error> {
@@ -553,7 +552,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             persistent,
             (tensors_at, nodes_at),
             sizes,
-            self.exact_planning,
+            self.planning,
         );
         let plan = match plan {
             Ok(p) => p,
@@ -1098,7 +1097,7 @@ fn plan_head(
     persistent: &mut [u8],
     (tensors_at, nodes_at): (usize, usize),
     (n_tensors, n_ops): (usize, usize),
-    exact: bool,
+    planning: Planning,
 ) -> Result<HeadPlan, PlanFailure> {
     // Index arithmetic below stays inside the records and slices this
     // function sized, and tensor indices were checked by `Model::from_bytes`:
@@ -1252,7 +1251,7 @@ fn plan_head(
     }
     let buffers = buffers.get_mut(..n).unwrap_or_default();
     let lower_bound = planner::lower_bound(buffers) as usize;
-    let head_size = planner::plan_with(buffers, plan_scratch, exact)? as usize;
+    let head_size = planner::plan_with(buffers, plan_scratch, planning)? as usize;
     let scratch = buffers.get(activation_buffers..).unwrap_or_default();
     let scratch_peak = planner::lower_bound(scratch) as usize;
 

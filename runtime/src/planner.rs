@@ -182,23 +182,48 @@ pub const fn scratch_words(n: usize) -> usize {
     SCRATCH_ARRAYS * n
 }
 
+/// How hard [`plan_with`] works for a small arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Planning {
+    /// One first-fit pass, largest buffer first: TFLM's greedy planner.
+    FirstFit,
+    /// Several greedy passes (other orders, best fit), keeping the best plan
+    /// (compiled with the `greedy-plan` feature).
+    Greedy,
+    /// The greedy passes, then the exact search (compiled with the
+    /// `exact-plan` feature, which turns on `greedy-plan`).
+    Exact,
+}
+
+impl Planning {
+    /// The most this build can do of `self`: what was not compiled in
+    /// falls back to the next simpler planning.
+    pub const fn available(self) -> Planning {
+        match self {
+            Planning::Exact if cfg!(feature = "exact-plan") => Planning::Exact,
+            Planning::Exact | Planning::Greedy if cfg!(feature = "greedy-plan") => Planning::Greedy,
+            _ => Planning::FirstFit,
+        }
+    }
+}
+
 /// Plans `buffers`: writes each planned buffer's `offset` (16-aligned; 0 for
 /// empty buffers; fixed buffers keep theirs) and returns the arena bytes the
 /// plan needs (its highest end, rounded up to [`ALIGN`]).
 ///
 /// `scratch` must hold at least [`scratch_words`]`(buffers.len())` words.
 pub fn plan(buffers: &mut [PlanBuffer], scratch: &mut [u32]) -> Result<u32, PlanError> {
-    plan_with(buffers, scratch, true)
+    plan_with(buffers, scratch, Planning::Exact)
 }
 
-/// [`plan`], with the exact search only if `exact` (and the `exact-plan`
-/// feature, without which the search is not compiled: about 3 KiB of flash
-/// less, for the greedy passes' plan).
+/// [`plan`], working as hard as `planning` says (and this build allows, see
+/// [`Planning::available`]).
 pub fn plan_with(
     buffers: &mut [PlanBuffer],
     scratch: &mut [u32],
-    exact: bool,
+    planning: Planning,
 ) -> Result<u32, PlanError> {
+    let planning = planning.available();
     let n = buffers.len();
     if n >= NONE as usize {
         return Err(PlanError::TooMany(n));
@@ -215,7 +240,7 @@ pub fn plan_with(
         b.offset = 0;
     }
     let mut planner = Planner::new(buffers, scratch.part_mut(..needed));
-    let height = planner.run(exact && cfg!(feature = "exact-plan"))?;
+    let height = planner.run(planning)?;
     Ok(height as u32)
 }
 
@@ -478,7 +503,7 @@ impl<'a> Planner<'a> {
     }
 
     /// The best plan found within the budget, left in `bufs`; its arena size.
-    fn run(&mut self, exact: bool) -> Result<u64, PlanError> {
+    fn run(&mut self, planning: Planning) -> Result<u64, PlanError> {
         let bound = self.bound();
         if bound > MAX_ARENA {
             return Err(PlanError::ArenaOverflow);
@@ -490,7 +515,11 @@ impl<'a> Planner<'a> {
         let target = bound.max(self.fixed_top);
         let mut best = u64::MAX;
         let mut sorted = None;
-        for (how, fit) in GREEDY_PASSES {
+        let passes = match planning {
+            Planning::FirstFit => 1,
+            _ => GREEDY_PASSES.len(),
+        };
+        for &(how, fit) in GREEDY_PASSES.iter().take(passes) {
             // Leave most of the budget to the search, which does better
             // than more passes on large inputs.
             if best != u64::MAX && (best <= target || self.work < WORK_BUDGET / 3 * 2) {
@@ -510,7 +539,7 @@ impl<'a> Planner<'a> {
         if best > MAX_ARENA {
             return Err(PlanError::ArenaOverflow);
         }
-        if exact && best > target {
+        if planning == Planning::Exact && best > target {
             best = self.improve(target, best);
         }
         self.restore();
@@ -1435,7 +1464,7 @@ mod tests {
             let mut scratch = vec![0u32; scratch_words(bufs.len())];
             let arena = {
                 let mut p = Planner::new(&mut planned, &mut scratch);
-                let arena = p.run(true).unwrap();
+                let arena = p.run(Planning::Exact).unwrap();
                 assert_eq!(p.work, 0);
                 arena
             };
