@@ -5,7 +5,7 @@ use crate::tensor_io;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tflm_runtime::schema::{OpKind, TensorType};
+use tflm_runtime::schema::TensorType;
 use tflm_runtime::{AllOpsResolver, Interpreter, Model, Profiler};
 
 pub struct RunArgs {
@@ -22,7 +22,7 @@ struct Timer {
 }
 
 impl Profiler for Timer {
-    fn begin(&mut self, _: usize, _: OpKind<'_>) {
+    fn begin(&mut self, _: usize) {
         self.started = Some(Instant::now());
     }
 

@@ -32,7 +32,8 @@ pub(crate) fn align_up(n: usize) -> Option<usize> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub struct TensorRecord {
-    /// Type (low byte), `IN_MODEL` flag, rank (third byte).
+    /// Type (low byte), flags (`IN_MODEL`, `CONSTANT`, `VARIABLE`), rank
+    /// (third byte), a variable's initial byte (fourth byte).
     packed: u32,
     /// Offset of the data: in the model for constants, in the arena otherwise.
     pub data_offset: u32,
@@ -42,6 +43,8 @@ pub struct TensorRecord {
 }
 
 const IN_MODEL: u32 = 1 << 8;
+const CONSTANT: u32 = 1 << 9;
+const VARIABLE: u32 = 1 << 10;
 
 impl TensorRecord {
     pub fn new(
@@ -61,6 +64,28 @@ impl TensorRecord {
             bytes,
             dims_offset,
         }
+    }
+
+    /// Marks the record as a constant's (in the model, or an aligned copy).
+    pub fn constant(mut self) -> Self {
+        self.packed |= CONSTANT;
+        self
+    }
+
+    pub fn is_constant(&self) -> bool {
+        self.packed & CONSTANT != 0
+    }
+
+    /// Marks the record as a variable tensor's, which `reset` fills with
+    /// `fill`.
+    pub fn variable(mut self, fill: u8) -> Self {
+        self.packed = (self.packed & 0x00ff_ffff) | VARIABLE | ((fill as u32) << 24);
+        self
+    }
+
+    /// The byte a variable tensor starts as; `None` for other tensors.
+    pub fn variable_fill(&self) -> Option<u8> {
+        (self.packed & VARIABLE != 0).then_some((self.packed >> 24) as u8)
     }
 
     pub fn tensor_type(&self) -> TensorType {
@@ -243,7 +268,15 @@ mod tests {
         assert!(r.in_model());
         assert_eq!(r.rank(), 4);
         assert_eq!(r.arena_range(), None);
+        assert!(!r.is_constant());
+        assert_eq!(r.variable_fill(), None);
         let r = TensorRecord::new(TensorType::Float32, false, 2, 64, 16, 0);
         assert_eq!(r.arena_range(), Some((64, 16)));
+        let c = r.constant();
+        assert!(c.is_constant() && !c.in_model());
+        let v = TensorRecord::new(TensorType::Int8, false, 255, 0, 4, 0).variable(0x80);
+        assert_eq!(v.variable_fill(), Some(0x80));
+        assert_eq!(v.rank(), 255);
+        assert_eq!(v.tensor_type(), TensorType::Int8);
     }
 }

@@ -21,7 +21,7 @@ use crate::kernel::{
 use crate::planner::{self, PlanBuffer, PlanError, Planning};
 use crate::resolver::OpResolver;
 use crate::schema::{
-    BuiltinOperator, Model, OpKind, Operator, ReadError, Scalars, Subgraph, TensorType, Text,
+    BuiltinOperator, Model, OpKind, ReadError, Scalars, Subgraph, TensorType, Text,
 };
 use crate::tensor::{Shape, TensorView, TensorViewMut};
 use bytemuck::{Pod, Zeroable};
@@ -177,9 +177,10 @@ pub enum Error {
     },
 }
 
-/// Per-operator hooks around `eval`, e.g. to time each operator.
+/// Per-operator hooks around `eval`, e.g. to time each operator. (What
+/// operator `op_index` is, the model says: `Subgraph::operator`.)
 pub trait Profiler {
-    fn begin(&mut self, op_index: usize, op: OpKind<'_>);
+    fn begin(&mut self, op_index: usize);
     fn end(&mut self, op_index: usize);
 }
 
@@ -188,30 +189,53 @@ pub struct NoProfiler;
 
 impl Profiler for NoProfiler {
     #[inline(always)]
-    fn begin(&mut self, _: usize, _: OpKind<'_>) {}
+    fn begin(&mut self, _: usize) {}
     #[inline(always)]
     fn end(&mut self, _: usize) {}
 }
 
-/// One operator as the interpreter keeps it in the arena.
+/// One operator as the interpreter keeps it in the arena: everything
+/// planning and `invoke` need, so that they do not read the model again.
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 #[repr(C)]
 struct NodeRecord {
+    /// The kernel's index in the resolver; the top bit set: skip `eval`
+    /// (the output is a view of the input).
     kernel: u32,
-    /// 1: skip `eval` (the output is a view of the input).
-    skip: u32,
     op_data_offset: u32,
     op_data_len: u32,
-    /// The operator's input and output index lists, as offsets in the model.
+    /// The operator's input, output and intermediate tensor index lists,
+    /// as offsets in the model and lengths.
     inputs_offset: u32,
     inputs_len: u32,
     outputs_offset: u32,
     outputs_len: u32,
+    intermediates_offset: u32,
+    intermediates_len: u32,
     scratch_offset: [u32; MAX_SCRATCH],
     scratch_len: [u32; MAX_SCRATCH],
     /// Bit i set: the kernel writes input i (a variable tensor).
     writes_inputs: u32,
-    _pad: u32,
+}
+
+const SKIP: u32 = 1 << 31;
+
+impl NodeRecord {
+    fn skip(&self) -> bool {
+        self.kernel & SKIP != 0
+    }
+
+    fn inputs<'m>(&self, model: &'m [u8]) -> Scalars<'m, i32> {
+        list_at(model, self.inputs_offset, self.inputs_len)
+    }
+
+    fn outputs<'m>(&self, model: &'m [u8]) -> Scalars<'m, i32> {
+        list_at(model, self.outputs_offset, self.outputs_len)
+    }
+
+    fn intermediates<'m>(&self, model: &'m [u8]) -> Scalars<'m, i32> {
+        list_at(model, self.intermediates_offset, self.intermediates_len)
+    }
 }
 
 const TENSOR_RECORD: usize = core::mem::size_of::<TensorRecord>();
@@ -375,112 +399,30 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let tensors_at = tail.reserve(n_tensors * TENSOR_RECORD);
         let nodes_at = tail.reserve(n_ops * NODE_RECORD);
 
-        // Tensor records: constants point into the model, variables get
-        // persistent memory now, activations are placed by the plan later.
         let model_bytes = model.bytes();
-        let mut has_variables = false;
-        for k in 0..n_tensors {
-            // One read of everything about the tensor (all checked by
-            // `Model::from_bytes`), then the runtime's own checks.
-            let info = tensor_info(&model, &sg, k)?;
-            let ty = info.ty;
-            let shape = Scalars::<i32>::new(info.shape.bytes());
-            let bad = |problem| Error::Tensor { index: k, problem };
-            let mut elements: usize = 1;
-            for d in shape.iter() {
-                let d = usize::try_from(d).map_err(|_| bad(TensorProblem::DynamicShape))?;
-                elements = elements
-                    .checked_mul(d)
-                    .ok_or(bad(TensorProblem::TooLarge))?;
-            }
-            let is_variable = info.is_variable;
-            let data = info.constant.unwrap_or(&[]);
-            let constant = info.constant.is_some();
-            let bytes = match ty.size_bytes() {
-                Some(size) => elements
-                    .checked_mul(size)
-                    .ok_or(bad(TensorProblem::TooLarge))?,
-                None if constant => data.len(), // e.g. packed INT4 weights, read by their kernel
-                None if elements == 0 => 0,
-                None => return Err(bad(TensorProblem::UnsupportedType(ty))),
-            };
-            let bytes32 = u32::try_from(bytes).map_err(|_| bad(TensorProblem::TooLarge))?;
-            if constant && ty.size_bytes().is_some() && data.len() != bytes {
-                return Err(bad(TensorProblem::BufferSize {
-                    has: data.len(),
-                    needs: bytes,
-                }));
-            }
-            if let Some(q) = info.quantization {
-                check_quantization(ty, &q).map_err(bad)?;
-            }
-            let dims_offset = offset_in(model_bytes, shape.as_bytes());
-            let rank = shape.len();
-            let record = if constant {
-                let align = ty.size_bytes().unwrap_or(1);
-                // `align` is a power of two (1 to 16).
-                if (data.as_ptr() as usize) & (align.max(1) - 1) == 0 {
-                    TensorRecord::new(
-                        ty,
-                        true,
-                        rank,
-                        offset_in(model_bytes, data),
-                        bytes32,
-                        dims_offset,
-                    )
-                } else {
-                    // The model sits at an address that misaligns this
-                    // constant for its type: keep an aligned copy.
-                    let at = tail.reserve(bytes);
-                    if let Some(dest) = at.and_then(|at| tail.bytes_mut(at, bytes)) {
-                        copy(dest, data);
-                    }
-                    TensorRecord::new(
-                        ty,
-                        false,
-                        rank,
-                        at.unwrap_or(0) as u32,
-                        bytes32,
-                        dims_offset,
-                    )
-                }
-            } else if is_variable {
-                has_variables = true;
-                let at = tail.reserve(bytes);
-                TensorRecord::new(
-                    ty,
-                    false,
-                    rank,
-                    at.unwrap_or(0) as u32,
-                    bytes32,
-                    dims_offset,
-                )
-            } else {
-                TensorRecord::new(ty, false, rank, 0, bytes32, dims_offset)
-            };
-            if let Some(at) = tensors_at {
-                write_pod(&mut tail, at + k * TENSOR_RECORD, &record);
-            }
-        }
+        let has_variables = record_tensors(&model, &sg, &mut tail, tensors_at, n_tensors)?;
 
         // Prepare every operator.
         for i in 0..n_ops {
-            let (op, kind, inputs, outputs) = op_parts(&model, &sg, i)?;
-            let name = OpName::of(kind);
-            let index = self
-                .resolver
-                .find(kind)
-                .ok_or(Error::UnsupportedOp { index: i, op: name })?;
-            let kernel = *self
-                .resolver
-                .kernel(index)
-                .ok_or(Error::UnsupportedOp { index: i, op: name })?;
-            for t in outputs.iter() {
-                if tensor_info(&model, &sg, t as usize).is_ok_and(|info| info.constant.is_some()) {
-                    return Err(Error::Tensor {
-                        index: t as usize,
-                        problem: TensorProblem::WrittenConstant,
-                    });
+            let op = sg.operator(i)?;
+            let kind = model.opcode_of(&op)?.kind()?;
+            let (inputs, outputs) = (op.inputs()?, op.outputs()?);
+            let intermediates = op.intermediates()?;
+            let unsupported = || Error::UnsupportedOp {
+                index: i,
+                op: op_name(&model, i),
+            };
+            let index = self.resolver.find(kind).ok_or_else(unsupported)?;
+            let kernel = *self.resolver.kernel(index).ok_or_else(unsupported)?;
+            if let Some(at) = tensors_at {
+                for t in outputs.iter().filter_map(|t| usize::try_from(t).ok()) {
+                    let rec: TensorRecord = read_pod(tail.arena, at + t * TENSOR_RECORD);
+                    if t < n_tensors && rec.is_constant() {
+                        return Err(Error::Tensor {
+                            index: t,
+                            problem: TensorProblem::WrittenConstant,
+                        });
+                    }
                 }
             }
             let mut prepared = PreparedOp::default();
@@ -496,7 +438,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             };
             (kernel.prepare)(&mut ctx).map_err(|error| Error::Prepare {
                 index: i,
-                op: name,
+                op: op_name(&model, i),
                 error,
             })?;
             let skip = kernel.output_aliases_input
@@ -504,21 +446,22 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 && !outputs.is_empty();
             let (op_data_offset, op_data_len) = prepared.op_data.unwrap_or((0, 0));
             let mut node = NodeRecord {
-                kernel: index as u32,
-                skip: skip as u32,
+                kernel: index as u32 | if skip { SKIP } else { 0 },
                 op_data_offset: op_data_offset as u32,
                 op_data_len: op_data_len as u32,
                 inputs_offset: offset_in(model_bytes, inputs.as_bytes()),
                 inputs_len: inputs.len() as u32,
                 outputs_offset: offset_in(model_bytes, outputs.as_bytes()),
                 outputs_len: outputs.len() as u32,
+                intermediates_offset: offset_in(model_bytes, intermediates.as_bytes()),
+                intermediates_len: intermediates.len() as u32,
+                writes_inputs: prepared.writes_inputs,
                 ..NodeRecord::default()
             };
             let scratch = prepared.scratch_bytes.iter().take(prepared.scratch_count);
             for (len, &bytes) in node.scratch_len.iter_mut().zip(scratch) {
                 *len = bytes;
             }
-            node.writes_inputs = prepared.writes_inputs;
             if let Some(at) = nodes_at {
                 write_pod(&mut tail, at + i * NODE_RECORD, &node);
             }
@@ -766,18 +709,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     /// zero point for int8), as at the end of `allocate_tensors`.
     pub fn reset(&mut self) -> Result<(), Error> {
         let l = self.layout()?;
-        let sg = self.subgraph()?;
         for k in 0..l.tensors {
-            let t = sg.tensor(k)?;
-            if !t.is_variable()? {
-                continue;
-            }
             let rec = *self.records()?.get(k).ok_or(Error::NotAllocated)?;
-            let fill = match (rec.tensor_type(), t.quantization()?) {
-                (TensorType::Int8, Some(q)) => q.zero_point.get(0).unwrap_or(0) as i8 as u8,
-                _ => 0,
-            };
-            if let Some((start, len)) = rec.arena_range() {
+            if let (Some(fill), Some((start, len))) = (rec.variable_fill(), rec.arena_range()) {
                 let range = l.base + start..l.base + start + len;
                 self.arena
                     .get_mut(range)
@@ -801,23 +735,15 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let model_bytes = model.bytes();
         for i in 0..l.nodes {
             let node = self.node(i)?;
-            if node.skip != 0 {
+            if node.skip() {
                 continue;
             }
             let kernel = *self
                 .resolver
                 .kernel(node.kernel as usize)
                 .ok_or(Error::NotAllocated)?;
-            let inputs = Scalars::<i32>::new(slice_at(
-                model_bytes,
-                node.inputs_offset,
-                node.inputs_len * 4,
-            ));
-            let outputs = Scalars::<i32>::new(slice_at(
-                model_bytes,
-                node.outputs_offset,
-                node.outputs_len * 4,
-            ));
+            let inputs = node.inputs(model_bytes);
+            let outputs = node.outputs(model_bytes);
 
             // The pieces this operator writes: outputs, variable inputs, scratch.
             let mut writable = [(0usize, 0usize); crate::arena::MAX_WRITABLE];
@@ -898,20 +824,12 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 scratch,
                 op_data,
             };
-            let kind = match model
-                .subgraph(0)
-                .and_then(|sg| sg.operator(i))
-                .and_then(|op| model.opcode_of(&op))
-            {
-                Ok(code) => code.kind()?,
-                Err(e) => return Err(e.into()),
-            };
-            profiler.begin(i, kind);
+            profiler.begin(i);
             let result = (kernel.eval)(&mut ctx);
             profiler.end(i);
             result.map_err(|error| Error::Eval {
                 index: i,
-                op: OpName::of(kind),
+                op: op_name(&model, i),
                 error,
             })?;
         }
@@ -930,16 +848,107 @@ pub struct IoInfo<'m> {
     pub zero_point: i32,
 }
 
-/// Operator `i`: the operator, what it is, its inputs and its outputs.
-#[allow(clippy::type_complexity)]
-fn op_parts<'m>(
-    model: &Model<'m>,
-    sg: &Subgraph<'m>,
-    i: usize,
-) -> Result<(Operator<'m>, OpKind<'m>, Scalars<'m, i32>, Scalars<'m, i32>), ReadError> {
-    let op = sg.operator(i)?;
-    let kind = model.opcode_of(&op)?.kind()?;
-    Ok((op, kind, op.inputs()?, op.outputs()?))
+/// Writes the tensor records: constants point into the model, variables
+/// get persistent memory now, activations are placed by the plan later.
+/// Returns whether the model has variable tensors.
+fn record_tensors(
+    model: &Model<'_>,
+    sg: &Subgraph<'_>,
+    tail: &mut Tail<'_>,
+    tensors_at: Option<usize>,
+    n_tensors: usize,
+) -> Result<bool, Error> {
+    let model_bytes = model.bytes();
+    let mut has_variables = false;
+    for k in 0..n_tensors {
+        // One read of everything about the tensor, then the runtime's own
+        // checks.
+        let info = tensor_info(model, sg, k)?;
+        let ty = info.ty;
+        let shape = info.shape.bytes();
+        let bad = |problem| Error::Tensor { index: k, problem };
+        let mut elements: usize = 1;
+        for d in Scalars::<i32>::new(shape).iter() {
+            let d = usize::try_from(d).map_err(|_| bad(TensorProblem::DynamicShape))?;
+            elements = elements
+                .checked_mul(d)
+                .ok_or(bad(TensorProblem::TooLarge))?;
+        }
+        let data = info.constant.unwrap_or(&[]);
+        let constant = info.constant.is_some();
+        let bytes = match ty.size_bytes() {
+            Some(size) => elements
+                .checked_mul(size)
+                .ok_or(bad(TensorProblem::TooLarge))?,
+            None if constant => data.len(), // e.g. packed INT4 weights, read by their kernel
+            None if elements == 0 => 0,
+            None => return Err(bad(TensorProblem::UnsupportedType(ty))),
+        };
+        let bytes32 = u32::try_from(bytes).map_err(|_| bad(TensorProblem::TooLarge))?;
+        if constant && ty.size_bytes().is_some() && data.len() != bytes {
+            return Err(bad(TensorProblem::BufferSize {
+                has: data.len(),
+                needs: bytes,
+            }));
+        }
+        if let Some(q) = info.quantization {
+            check_quantization(ty, &q).map_err(bad)?;
+        }
+        let record = |in_model: bool, at: usize| {
+            let rank = shape.len() / 4;
+            let dims = offset_in(model_bytes, shape);
+            TensorRecord::new(ty, in_model, rank, at as u32, bytes32, dims)
+        };
+        // `align` is a power of two (1 to 16).
+        let align = ty.size_bytes().unwrap_or(1).max(1);
+        let record = if constant && (data.as_ptr() as usize) & (align - 1) == 0 {
+            record(true, offset_in(model_bytes, data) as usize).constant()
+        } else if constant {
+            // The model sits at an address that misaligns this constant
+            // for its type: keep an aligned copy.
+            let at = tail.reserve(bytes);
+            if let Some(dest) = at.and_then(|at| tail.bytes_mut(at, bytes)) {
+                copy(dest, data);
+            }
+            record(false, at.unwrap_or(0)).constant()
+        } else if info.is_variable {
+            has_variables = true;
+            let fill = match (ty, info.quantization) {
+                (TensorType::Int8, Some(q)) => q.zero_point.get(0).unwrap_or(0) as i8 as u8,
+                _ => 0,
+            };
+            record(false, tail.reserve(bytes).unwrap_or(0)).variable(fill)
+        } else {
+            record(false, 0)
+        };
+        if let Some(at) = tensors_at {
+            write_pod(tail, at + k * TENSOR_RECORD, &record);
+        }
+    }
+    Ok(has_variables)
+}
+
+/// The name of operator `i`, for an error message (read again from the
+/// model only then).
+#[cold]
+#[inline(never)]
+fn op_name(model: &Model<'_>, i: usize) -> OpName {
+    let kind = model
+        .subgraph(0)
+        .and_then(|sg| sg.operator(i))
+        .and_then(|op| model.opcode_of(&op))
+        .and_then(|code| code.kind());
+    match kind {
+        Ok(kind) => OpName::of(kind),
+        Err(_) => OpName::Builtin(BuiltinOperator(-1)),
+    }
+}
+
+/// The `int32` index list of `len` entries at `offset` in the model.
+fn list_at(model: &[u8], offset: u32, len: u32) -> Scalars<'_, i32> {
+    let start = offset as usize;
+    let end = start.saturating_add(len as usize * 4);
+    Scalars::new(model.get(start..end).unwrap_or(&[]))
 }
 
 /// What `prepare` may know of tensor `k`.
@@ -982,11 +991,6 @@ fn check_quantization(
         return Err(TensorProblem::Scale);
     }
     Ok(())
-}
-
-fn slice_at(bytes: &[u8], offset: u32, len: u32) -> &[u8] {
-    let start = offset as usize;
-    bytes.get(start..start + len as usize).unwrap_or(&[])
 }
 
 fn write_pod<T: Pod>(tail: &mut Tail<'_>, at: usize, value: &T) {
@@ -1143,13 +1147,15 @@ fn plan_head(
     };
 
     // Roots: view outputs share their input's bytes (nodes marked skip).
+    let model_bytes = model.bytes();
     for (k, r) in root.iter_mut().enumerate() {
         *r = k as u32;
     }
     for i in 0..n_ops {
-        if read_node(persistent, i).skip != 0 {
-            let op = sg.operator(i)?;
-            if let (Some(src), Some(dst)) = (op.inputs()?.get(0), op.outputs()?.get(0)) {
+        let node = read_node(persistent, i);
+        if node.skip() {
+            let (inputs, outputs) = (node.inputs(model_bytes), node.outputs(model_bytes));
+            if let (Some(src), Some(dst)) = (inputs.get(0), outputs.get(0)) {
                 if let Some(&r) = root.get(src as usize) {
                     if let Some(d) = root.get_mut(dst as usize) {
                         *d = r;
@@ -1173,12 +1179,12 @@ fn plan_head(
         }
     }
     for i in 0..n_ops {
-        let op = sg.operator(i)?;
-        for t in op
-            .inputs()?
+        let node = read_node(persistent, i);
+        for t in node
+            .inputs(model_bytes)
             .iter()
-            .chain(op.outputs()?.iter())
-            .chain(op.intermediates()?.iter())
+            .chain(node.outputs(model_bytes).iter())
+            .chain(node.intermediates(model_bytes).iter())
         {
             if let Some(r) = root_of(t).filter(|_| t >= 0) {
                 touch(r, i as u32, i as u32);

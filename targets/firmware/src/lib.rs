@@ -284,7 +284,7 @@ impl<const N: usize> Default for OpCounter<N> {
 /// With `N == 0` it does nothing and compiles to nothing.
 impl<const N: usize> Profiler for OpCounter<N> {
     #[inline(always)]
-    fn begin(&mut self, _: usize, _: tflm_runtime::schema::OpKind<'_>) {
+    fn begin(&mut self, _: usize) {
         if N == 0 {
             return;
         }
