@@ -275,6 +275,7 @@ fn model_test_runs_on_the_board_and_reports_the_arena() {
             format!("invocations on {QEMU_TARGET}: 3,"),
             format!("stack used on {QEMU_TARGET}:"),
             "firmware model: flash".to_string(),
+            "runtime code in it: core ".to_string(),
         ] {
             assert!(
                 text.contains(&want),

@@ -244,6 +244,13 @@ pub fn firmware(
             .map(|(c, b)| format!("{c} {b}"))
             .collect();
         println!("  by crate: {}", crates.join(", "));
+        let r = &s.runtime;
+        if r.core > 0 {
+            println!(
+                "  tflm runtime: core {} bytes (interpreter {}, planner {}, reader {}, kernel API {}, other {}), kernels {} bytes",
+                r.core, r.interpreter, r.planner, r.reader, r.kernel_api, r.other, r.kernels
+            );
+        }
         for sym in s.symbols.iter().take(top) {
             println!("  {:>7}  {}", sym.size, sym.name);
         }

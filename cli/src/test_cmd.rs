@@ -535,6 +535,11 @@ fn print_model_figures(report: &RunReport, target: &Target) -> Result<()> {
                 size.ram - size.stack_reserve,
                 size.stack_reserve
             );
+            let rt = &size.runtime;
+            println!(
+                "runtime code in it: core {} bytes (interpreter {}, planner {}, reader {}, kernel API {}), kernels {} bytes",
+                rt.core, rt.interpreter, rt.planner, rt.reader, rt.kernel_api, rt.kernels
+            );
         }
     }
     Ok(())

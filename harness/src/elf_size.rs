@@ -156,6 +156,8 @@ pub struct ElfSize {
     pub sections: Vec<SectionSize>,
     /// Sized symbols in allocated sections, largest first.
     pub symbols: Vec<SymbolSize>,
+    /// The tflm runtime's code by part (all zero without the runtime).
+    pub runtime: RuntimeParts,
 }
 
 /// Measure the ELF file at `path`. `stack_reserve` is added to the RAM total
@@ -377,6 +379,7 @@ fn measure_elf<Elf: FileHeader<Endian = Endianness>>(
     });
 
     Ok(ElfSize {
+        runtime: runtime_parts(&symbols),
         path: path.to_path_buf(),
         text,
         data: data_bytes,
@@ -400,16 +403,70 @@ fn demangle(name: &str) -> String {
 
 /// The crate a demangled path starts with, if it has one.
 fn crate_of(name: &str) -> Option<&str> {
+    leading_crate(owner_path(name)?)
+}
+
+/// The path a symbol belongs to: the name itself, or for `<Type as
+/// Trait>::item` and `<Type>::item` the path of `Type` when it is one, else
+/// that of `Trait`.
+fn owner_path(name: &str) -> Option<&str> {
     let name = name.trim_start();
     let Some(qualified) = name.strip_prefix('<') else {
-        return leading_crate(name);
+        return leading_crate(name).map(|_| name);
     };
-    // `<Type as Trait>::item` or `<Type>::item`: the crate of `Type` when it
-    // is a path, else that of `Trait`.
-    leading_crate(strip_type_prefixes(qualified)).or_else(|| {
-        let trait_path = top_level_as(qualified)?;
-        leading_crate(strip_type_prefixes(trait_path))
-    })
+    let ty = strip_type_prefixes(qualified);
+    if leading_crate(ty).is_some() {
+        return Some(ty);
+    }
+    let trait_path = strip_type_prefixes(top_level_as(qualified)?);
+    leading_crate(trait_path).map(|_| trait_path)
+}
+
+/// The parts of the tflm runtime, as `tflm size` reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeParts {
+    /// The core: everything but the kernels (the sum of the next five).
+    pub core: u64,
+    /// `interpreter`: allocation, the arena layout, invoke.
+    pub interpreter: u64,
+    /// `planner`: the memory planner.
+    pub planner: u64,
+    /// `schema`: the model reader.
+    pub reader: u64,
+    /// `kernel`, `resolver`, `tensor`, `arena`: what kernels are given.
+    pub kernel_api: u64,
+    /// Any other runtime module outside the kernels.
+    pub other: u64,
+    /// `kernels` and their `quant` arithmetic.
+    pub kernels: u64,
+}
+
+/// The runtime's code by part, from the symbols' module paths. Code the
+/// compiler inlined counts where it was inlined (e.g. the planner's inside
+/// the interpreter's planning function), and generic library code
+/// instantiated for the runtime (`core::...`) is not counted.
+pub fn runtime_parts(symbols: &[SymbolSize]) -> RuntimeParts {
+    let mut parts = RuntimeParts::default();
+    for symbol in symbols.iter().filter(|s| s.section.starts_with(".text")) {
+        let Some(path) = owner_path(&symbol.name) else {
+            continue;
+        };
+        let Some(rest) = path.strip_prefix("tflm_runtime::") else {
+            continue;
+        };
+        let module = rest.split("::").next().unwrap_or("");
+        let part = match module {
+            "kernels" | "quant" => &mut parts.kernels,
+            "interpreter" => &mut parts.interpreter,
+            "planner" => &mut parts.planner,
+            "schema" => &mut parts.reader,
+            "kernel" | "resolver" | "tensor" | "arena" | "index" => &mut parts.kernel_api,
+            _ => &mut parts.other,
+        };
+        *part = part.saturating_add(symbol.size);
+    }
+    parts.core = parts.interpreter + parts.planner + parts.reader + parts.kernel_api + parts.other;
+    parts
 }
 
 /// Strip references, pointers, `dyn`, slices, tuples and nested qualified
@@ -944,6 +1001,50 @@ mod tests {
                 ("tflm_firmware".to_string(), 0x10),
                 ("compiler_builtins".to_string(), 2),
             ]
+        );
+    }
+
+    #[test]
+    fn runtime_parts_split_the_core_from_the_kernels() {
+        let sym = |name: &str, size: u64, section: &str| SymbolSize {
+            name: name.to_string(),
+            addr: 0,
+            size,
+            section: section.to_string(),
+        };
+        let symbols = [
+            sym("tflm_runtime::interpreter::plan_head", 500, ".text"),
+            sym(
+                "tflm_runtime::interpreter::Interpreter<R>::invoke_with",
+                300,
+                ".text",
+            ),
+            sym(
+                "<tflm_runtime::interpreter::Tail as tflm_runtime::kernel::Persistent>::reserve",
+                40,
+                ".text",
+            ),
+            sym("tflm_runtime::planner::heapsort", 100, ".text"),
+            sym("tflm_runtime::schema::flatbuffer::Table::new", 200, ".text"),
+            sym("tflm_runtime::kernel::Inputs::get", 60, ".text"),
+            sym("<&T as core::fmt::Display>::fmt", 96, ".text"),
+            sym("tflm_runtime::kernels::fully_connected::eval", 1000, ".text"),
+            sym("tflm_runtime::quant::quantize_multiplier", 200, ".text"),
+            sym("tflm_runtime::schema::tables::NAMES", 700, ".rodata"),
+            sym("tflm_runtime::lib_level_helper", 8, ".text"),
+        ];
+        let parts = runtime_parts(&symbols);
+        assert_eq!(
+            parts,
+            RuntimeParts {
+                core: 840 + 100 + 200 + 60 + 8,
+                interpreter: 840,
+                planner: 100,
+                reader: 200,
+                kernel_api: 60,
+                other: 8,
+                kernels: 1200,
+            }
         );
     }
 
