@@ -867,25 +867,24 @@ fn record_tensors(
         let ty = info.ty;
         let shape = info.shape.bytes();
         let bad = |problem| Error::Tensor { index: k, problem };
-        let mut elements: usize = 1;
+        // In 64 bits, saturating: anything past 32 bits is too large anyway.
+        let mut elements: u64 = 1;
         for d in Scalars::<i32>::new(shape).iter() {
-            let d = usize::try_from(d).map_err(|_| bad(TensorProblem::DynamicShape))?;
-            elements = elements
-                .checked_mul(d)
-                .ok_or(bad(TensorProblem::TooLarge))?;
+            let d = u64::try_from(d).map_err(|_| bad(TensorProblem::DynamicShape))?;
+            elements = elements.saturating_mul(d);
         }
         let data = info.constant.unwrap_or(&[]);
         let constant = info.constant.is_some();
-        let bytes = match ty.size_bytes() {
-            Some(size) => elements
-                .checked_mul(size)
-                .ok_or(bad(TensorProblem::TooLarge))?,
-            None if constant => data.len(), // e.g. packed INT4 weights, read by their kernel
+        let size = ty.size_bytes();
+        let bytes = match size {
+            Some(size) => elements.saturating_mul(size as u64),
+            None if constant => data.len() as u64, // e.g. packed INT4 weights, read by their kernel
             None if elements == 0 => 0,
             None => return Err(bad(TensorProblem::UnsupportedType(ty))),
         };
         let bytes32 = u32::try_from(bytes).map_err(|_| bad(TensorProblem::TooLarge))?;
-        if constant && ty.size_bytes().is_some() && data.len() != bytes {
+        let bytes = bytes32 as usize;
+        if constant && data.len() != bytes {
             return Err(bad(TensorProblem::BufferSize {
                 has: data.len(),
                 needs: bytes,
@@ -900,7 +899,7 @@ fn record_tensors(
             TensorRecord::new(ty, in_model, rank, at as u32, bytes32, dims)
         };
         // `align` is a power of two (1 to 16).
-        let align = ty.size_bytes().unwrap_or(1).max(1);
+        let align = size.unwrap_or(1).max(1);
         let record = if constant && (data.as_ptr() as usize) & (align - 1) == 0 {
             record(true, offset_in(model_bytes, data) as usize).constant()
         } else if constant {
@@ -987,7 +986,13 @@ fn check_quantization(
             return Err(TensorProblem::ZeroPoint(z));
         }
     }
-    if q.scale.iter().any(|s| !(s.is_finite() && s >= 0.0)) {
+    // Finite and not negative (-0.0 is zero), on the bits: no float
+    // compares, which are library calls on cores without an FPU.
+    let bad_scale = |s: f32| {
+        let bits = s.to_bits();
+        bits != 0x8000_0000 && bits >= 0x7f80_0000
+    };
+    if q.scale.iter().any(bad_scale) {
         return Err(TensorProblem::Scale);
     }
     Ok(())
