@@ -1028,7 +1028,11 @@ mod tests {
             sym("tflm_runtime::schema::flatbuffer::Table::new", 200, ".text"),
             sym("tflm_runtime::kernel::Inputs::get", 60, ".text"),
             sym("<&T as core::fmt::Display>::fmt", 96, ".text"),
-            sym("tflm_runtime::kernels::fully_connected::eval", 1000, ".text"),
+            sym(
+                "tflm_runtime::kernels::fully_connected::eval",
+                1000,
+                ".text",
+            ),
             sym("tflm_runtime::quant::quantize_multiplier", 200, ".text"),
             sym("tflm_runtime::schema::tables::NAMES", 700, ".rodata"),
             sym("tflm_runtime::lib_level_helper", 8, ".text"),

@@ -258,6 +258,10 @@ struct Layout {
     nodes: usize,
     scratch: usize,
     lower_bound: usize,
+    /// The subgraph's input and output index lists (offset in the model,
+    /// length), so that `input` and `output` need not read the model.
+    inputs: (u32, u32),
+    outputs: (u32, u32),
 }
 
 /// Sizes of the parts of the arena, for `tflm size --arena`.
@@ -400,6 +404,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let nodes_at = tail.reserve(n_ops * NODE_RECORD);
 
         let model_bytes = model.bytes();
+        let (sg_inputs, sg_outputs) = (sg.inputs()?, sg.outputs()?);
         let has_variables = record_tensors(&model, &sg, &mut tail, tensors_at, n_tensors)?;
 
         // Prepare every operator.
@@ -490,7 +495,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let sizes = (n_tensors, n_ops);
         let plan = plan_head(
             &model,
-            &sg,
+            (sg_inputs, sg_outputs),
             head,
             persistent,
             (tensors_at, nodes_at),
@@ -528,6 +533,14 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             nodes: n_ops,
             scratch: plan.scratch,
             lower_bound: plan.lower_bound,
+            inputs: (
+                offset_in(model_bytes, sg_inputs.as_bytes()),
+                sg_inputs.len() as u32,
+            ),
+            outputs: (
+                offset_in(model_bytes, sg_outputs.as_bytes()),
+                sg_outputs.len() as u32,
+            ),
         });
         if has_variables {
             self.reset()?;
@@ -627,8 +640,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     }
 
     fn io_tensor(&self, outputs: bool, i: usize) -> Result<usize, Error> {
-        let sg = self.subgraph()?;
-        let list = if outputs { sg.outputs()? } else { sg.inputs()? };
+        let l = self.layout()?;
+        let (offset, len) = if outputs { l.outputs } else { l.inputs };
+        let list = list_at(self.model.bytes(), offset, len);
         let kind = if outputs {
             text!("output")
         } else {
@@ -1101,7 +1115,7 @@ struct HeadPlan {
 #[inline(never)]
 fn plan_head(
     model: &Model<'_>,
-    sg: &Subgraph<'_>,
+    (sg_inputs, sg_outputs): (Scalars<'_, i32>, Scalars<'_, i32>),
     head: &mut [u8],
     persistent: &mut [u8],
     (tensors_at, nodes_at): (usize, usize),
@@ -1178,7 +1192,7 @@ fn plan_head(
             (*f, *l) = ((*f).min(i), (*l).max(until));
         }
     };
-    for t in sg.inputs()?.iter() {
+    for t in sg_inputs.iter() {
         if let Some(r) = root_of(t) {
             touch(r, 0, 0);
         }
@@ -1198,7 +1212,7 @@ fn plan_head(
     }
     // Subgraph outputs live to the end.
     let end = n_ops.saturating_sub(1) as u32;
-    for t in sg.outputs()?.iter() {
+    for t in sg_outputs.iter() {
         if let Some(r) = root_of(t) {
             touch(r, end, end);
         }
