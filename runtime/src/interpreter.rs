@@ -492,14 +492,24 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             .part_mut(base..)
             .split_at_mut_checked(tail_start)
             .ok_or(Error::NotAllocated)?;
-        let sizes = (n_tensors, n_ops);
+        // The node records lie below the tensor records (reserved later).
+        let (nodes, recs) = persistent.split_at_mut(tensors_at.saturating_sub(tail_start));
+        let nodes = nodes.get_mut(nodes_at - tail_start..).unwrap_or_default();
+        let nodes =
+            bytemuck::try_cast_slice_mut(nodes.get_mut(..n_ops * NODE_RECORD).unwrap_or_default());
+        let recs = bytemuck::try_cast_slice_mut(
+            recs.get_mut(..n_tensors * TENSOR_RECORD)
+                .unwrap_or_default(),
+        );
+        let (Ok(nodes), Ok(recs)) = (nodes, recs) else {
+            return Err(Error::NotAllocated);
+        };
         let plan = plan_head(
             &model,
             (sg_inputs, sg_outputs),
             head,
-            persistent,
-            (tensors_at, nodes_at),
-            sizes,
+            nodes,
+            recs,
             self.planning,
         );
         let plan = match plan {
@@ -1111,39 +1121,30 @@ struct HeadPlan {
 
 /// Plans activations and scratch buffers, writes their offsets into the
 /// tensor and node records, and returns the head size.
-#[allow(clippy::too_many_arguments, clippy::result_large_err)]
+#[allow(clippy::result_large_err)]
 #[inline(never)]
 fn plan_head(
     model: &Model<'_>,
     (sg_inputs, sg_outputs): (Scalars<'_, i32>, Scalars<'_, i32>),
     head: &mut [u8],
-    persistent: &mut [u8],
-    (tensors_at, nodes_at): (usize, usize),
-    (n_tensors, n_ops): (usize, usize),
+    nodes: &mut [NodeRecord],
+    recs: &mut [TensorRecord],
     planning: Planning,
 ) -> Result<HeadPlan, PlanFailure> {
-    // Index arithmetic below stays inside the records and slices this
-    // function sized, and tensor indices were checked by `Model::from_bytes`:
-    // lookups use `get` (an impossible miss reads a zero record or skips)
-    // rather than indexing, whose panic paths cost flash in firmware.
-    let tail_start = head.len();
-    let rec_at = |k: usize| tensors_at - tail_start + k * TENSOR_RECORD;
-    let node_at = |i: usize| nodes_at - tail_start + i * NODE_RECORD;
-    let read_rec = |p: &[u8], k: usize| -> TensorRecord { read_pod(p, rec_at(k)) };
-    let read_node = |p: &[u8], i: usize| -> NodeRecord { read_pod(p, node_at(i)) };
+    // Tensor indices were checked by `Model::from_bytes`: lookups use `get`
+    // (an impossible miss skips) rather than indexing, whose panic paths
+    // cost flash in firmware.
+    let n_tensors = recs.len();
+    let model_bytes = model.bytes();
 
     // Working memory, at the start of the head: per tensor its root and
     // lifetime; then, once the count is known, the plan buffers and the
     // planner's own scratch.
-    let n_scratch: usize = (0..n_ops)
-        .map(|i| {
-            read_node(persistent, i)
-                .scratch_len
-                .iter()
-                .filter(|&&s| s > 0)
-                .count()
-        })
-        .sum();
+    let n_scratch = nodes
+        .iter()
+        .flat_map(|n| n.scratch_len)
+        .filter(|&s| s > 0)
+        .count();
     let buffer_words = core::mem::size_of::<PlanBuffer>() / 4;
     let work_for = |buffers: usize| {
         4 * (3 * n_tensors + buffers * buffer_words + planner::scratch_words(buffers))
@@ -1155,120 +1156,89 @@ fn plan_head(
     let Ok(work) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut head[..head_len & !3]) else {
         return Err(no_room);
     };
-    let Some((root, rest)) = work.split_at_mut_checked(n_tensors) else {
+    if work.len() < 3 * n_tensors {
         return Err(no_room);
-    };
-    let Some((first, rest)) = rest.split_at_mut_checked(n_tensors) else {
-        return Err(no_room);
-    };
-    let Some((last, rest)) = rest.split_at_mut_checked(n_tensors) else {
-        return Err(no_room);
-    };
+    }
+    let (root, rest) = work.split_at_mut(n_tensors);
+    let (first, rest) = rest.split_at_mut(n_tensors);
+    let (last, rest) = rest.split_at_mut(n_tensors);
 
     // Roots: view outputs share their input's bytes (nodes marked skip).
-    let model_bytes = model.bytes();
     for (k, r) in root.iter_mut().enumerate() {
         *r = k as u32;
     }
-    for i in 0..n_ops {
-        let node = read_node(persistent, i);
-        if node.skip() {
-            let (inputs, outputs) = (node.inputs(model_bytes), node.outputs(model_bytes));
-            if let (Some(src), Some(dst)) = (inputs.get(0), outputs.get(0)) {
-                if let Some(&r) = root.get(src as usize) {
-                    if let Some(d) = root.get_mut(dst as usize) {
-                        *d = r;
-                    }
+    for node in nodes.iter().filter(|n| n.skip()) {
+        let (inputs, outputs) = (node.inputs(model_bytes), node.outputs(model_bytes));
+        if let (Some(src), Some(dst)) = (inputs.get(0), outputs.get(0)) {
+            if let Some(&r) = root.get(src as usize) {
+                if let Some(d) = root.get_mut(dst as usize) {
+                    *d = r;
                 }
             }
         }
     }
-    // Lifetimes, gathered on the roots.
+    // Lifetimes, gathered on the roots. Subgraph inputs live from the
+    // start, outputs to the end.
     first.fill(u32::MAX);
     last.fill(0);
-    let root_of = |k: i32| root.get(k as usize).map(|&r| r as usize);
-    let mut touch = |r: usize, i: u32, until: u32| {
-        if let (Some(f), Some(l)) = (first.get_mut(r), last.get_mut(r)) {
-            (*f, *l) = ((*f).min(i), (*l).max(until));
-        }
-    };
-    for t in sg_inputs.iter() {
-        if let Some(r) = root_of(t) {
-            touch(r, 0, 0);
-        }
-    }
-    for i in 0..n_ops {
-        let node = read_node(persistent, i);
-        for t in node
-            .inputs(model_bytes)
-            .iter()
-            .chain(node.outputs(model_bytes).iter())
-            .chain(node.intermediates(model_bytes).iter())
-        {
-            if let Some(r) = root_of(t).filter(|_| t >= 0) {
-                touch(r, i as u32, i as u32);
-            }
-        }
-    }
-    // Subgraph outputs live to the end.
-    let end = n_ops.saturating_sub(1) as u32;
-    for t in sg_outputs.iter() {
-        if let Some(r) = root_of(t) {
-            touch(r, end, end);
-        }
+    let end = nodes.len().saturating_sub(1) as u32;
+    touch(sg_inputs, 0, 0, root, first, last);
+    touch(sg_outputs, end, end, root, first, last);
+    for (i, node) in nodes.iter().enumerate() {
+        let i = i as u32;
+        touch(node.inputs(model_bytes), i, i, root, first, last);
+        touch(node.outputs(model_bytes), i, i, root, first, last);
+        touch(node.intermediates(model_bytes), i, i, root, first, last);
     }
 
     // Offline plan, if the model has one: fixed offsets for those tensors.
-    let offline = model.offline_memory_plan()?;
+    let offline = model.offline_memory_plan()?.filter(|p| p.subgraph == 0);
 
-    // One plan buffer per root activation, then one per scratch buffer.
-    let planned = |k: usize, first: &[u32], last: &[u32]| {
-        let rec = read_rec(persistent, k);
-        let in_tail = rec.arena_range().is_some_and(|(s, _)| s >= tail_start) && rec.bytes > 0;
+    // One plan buffer per root activation (not a constant, not a variable,
+    // used), then one per scratch buffer.
+    let in_arena = |rec: &TensorRecord| !rec.is_constant() && rec.variable_fill().is_none();
+    let planned = |k: usize, rec: &TensorRecord, first: &[u32]| {
         let live = matches!((first.get(k), last.get(k)), (Some(f), Some(l)) if f <= l);
-        !rec.in_model() && !in_tail && root.get(k) == Some(&(k as u32)) && live
+        in_arena(rec) && root.get(k) == Some(&(k as u32)) && live
     };
-    let n_buffers = (0..n_tensors).filter(|&k| planned(k, first, last)).count() + n_scratch;
+    let n_buffers = (recs.iter().enumerate())
+        .filter(|&(k, r)| planned(k, r, first))
+        .count()
+        + n_scratch;
     let work_bytes = work_for(n_buffers);
+    let room = PlanFailure::NoRoom { work: work_bytes };
     if rest.len() < n_buffers * buffer_words + planner::scratch_words(n_buffers) {
-        return Err(PlanFailure::NoRoom { work: work_bytes });
+        return Err(room);
     }
-    let Some((buffer_space, plan_scratch)) = rest.split_at_mut_checked(n_buffers * buffer_words)
-    else {
-        return Err(PlanFailure::NoRoom { work: work_bytes });
-    };
+    let (buffer_space, plan_scratch) = rest.split_at_mut(n_buffers * buffer_words);
     let Ok(buffers) = bytemuck::try_cast_slice_mut::<u32, PlanBuffer>(buffer_space) else {
-        return Err(PlanFailure::NoRoom { work: work_bytes });
+        return Err(room);
     };
     let mut slots = buffers.iter_mut();
     let mut n = 0;
-    for k in 0..n_tensors {
-        if !planned(k, first, last) {
+    for (k, rec) in recs.iter().enumerate() {
+        if !planned(k, rec, first) {
             continue;
         }
         let (Some(slot), Some(f), Some(&l)) = (slots.next(), first.get_mut(k), last.get(k)) else {
             break;
         };
-        let fixed = offline
-            .filter(|p| p.subgraph == 0)
-            .and_then(|p| p.offset(k));
+        let fixed = offline.and_then(|p| p.offset(k));
         *slot = PlanBuffer {
-            size: read_rec(persistent, k).bytes,
+            size: rec.bytes,
             first: *f,
             last: l,
             offset: fixed.unwrap_or(0),
             fixed: fixed.is_some() as u32,
         };
-        // Remember which buffer tensor k became, in its `first` slot (no longer needed).
+        // Remember which buffer tensor k became, in its `first` slot (no
+        // longer needed); unplanned tensors keep a slot past the buffers.
         *f = n as u32;
         n += 1;
     }
     let activation_buffers = n;
-    for i in 0..n_ops {
-        for &size in read_node(persistent, i).scratch_len.iter() {
-            if size == 0 {
-                continue;
-            }
+    for (i, node) in nodes.iter().enumerate() {
+        for &size in node.scratch_len.iter().filter(|&&s| s > 0) {
             let Some(slot) = slots.next() else { break };
             *slot = PlanBuffer::new(size, i as u32, i as u32);
             n += 1;
@@ -1277,52 +1247,41 @@ fn plan_head(
     let buffers = buffers.get_mut(..n).unwrap_or_default();
     let lower_bound = planner::lower_bound(buffers) as usize;
     let head_size = planner::plan_with(buffers, plan_scratch, planning)? as usize;
-    let scratch = buffers.get(activation_buffers..).unwrap_or_default();
+    let (activations, scratch) = buffers.split_at(activation_buffers.min(n));
     let scratch_peak = planner::lower_bound(scratch) as usize;
 
     // Write the offsets back: activations (and their views), then scratch.
     for k in 0..n_tensors {
         let r = root.get(k).map_or(k, |&r| r as usize);
-        let mut rec = read_rec(persistent, k);
-        let root_rec = read_rec(persistent, r);
-        let in_tail =
-            root_rec.arena_range().is_some_and(|(s, _)| s >= tail_start) && root_rec.bytes > 0;
-        if root_rec.in_model() || in_tail {
-            if r != k {
-                // A view of a constant or a variable: the same bytes.
-                rec = TensorRecord::new(
-                    rec.tensor_type(),
-                    root_rec.in_model(),
-                    rec.rank(),
-                    root_rec.data_offset,
-                    rec.bytes,
-                    rec.dims_offset,
-                );
-            } else {
-                continue;
-            }
-        } else {
-            // Unused tensors were never planned: their slot is past the
+        let (Some(&root_rec), Some(&b)) = (recs.get(r), first.get(r)) else {
+            continue;
+        };
+        let Some(rec) = recs.get_mut(k) else { continue };
+        if in_arena(&root_rec) {
+            // Unused roots were never planned: their slot is past the
             // activation buffers.
-            match first.get(r).map(|&b| b as usize) {
-                Some(b) if b < activation_buffers => match buffers.get(b) {
-                    Some(b) => rec.data_offset = b.offset,
-                    None => continue,
-                },
-                _ => continue,
+            if let Some(b) = activations.get(b as usize) {
+                rec.data_offset = b.offset;
             }
+        } else if r != k {
+            // A view of a constant or a variable: the same bytes.
+            *rec = TensorRecord::new(
+                rec.tensor_type(),
+                root_rec.in_model(),
+                rec.rank(),
+                root_rec.data_offset,
+                rec.bytes,
+                rec.dims_offset,
+            );
         }
-        write_pod_at(persistent, rec_at(k), &rec);
     }
-    let mut planned_scratch = buffers.get(activation_buffers..).unwrap_or_default().iter();
-    for i in 0..n_ops {
-        let mut node = read_node(persistent, i);
+    let mut planned_scratch = scratch.iter();
+    for node in nodes.iter_mut() {
         for (offset, &len) in node.scratch_offset.iter_mut().zip(&node.scratch_len) {
             if len > 0 {
                 *offset = planned_scratch.next().map_or(0, |b| b.offset);
             }
         }
-        write_pod_at(persistent, node_at(i), &node);
     }
     Ok(HeadPlan {
         head: align_up(head_size).unwrap_or(head_size),
@@ -1332,6 +1291,25 @@ fn plan_head(
     })
 }
 
+/// Widens the lifetimes of the roots of the tensors in `list` to cover
+/// operators `from` to `until`.
+#[inline(never)]
+fn touch(
+    list: Scalars<'_, i32>,
+    from: u32,
+    until: u32,
+    root: &[u32],
+    first: &mut [u32],
+    last: &mut [u32],
+) {
+    for t in list.iter().filter_map(|t| usize::try_from(t).ok()) {
+        let r = root.get(t).map_or(usize::MAX, |&r| r as usize);
+        if let (Some(f), Some(l)) = (first.get_mut(r), last.get_mut(r)) {
+            (*f, *l) = ((*f).min(from), (*l).max(until));
+        }
+    }
+}
+
 /// The record stored at byte `at` of `bytes`; a zero record if it is not
 /// all there (never, for records this module placed).
 fn read_pod<T: Pod>(bytes: &[u8], at: usize) -> T {
@@ -1339,15 +1317,6 @@ fn read_pod<T: Pod>(bytes: &[u8], at: usize) -> T {
         .get(at..at.saturating_add(core::mem::size_of::<T>()))
         .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
         .unwrap_or_else(T::zeroed)
-}
-
-/// Stores `value` at byte `at` of `bytes`, if it fits (it always does for
-/// records this module placed).
-fn write_pod_at<T: Pod>(bytes: &mut [u8], at: usize, value: &T) {
-    let value = bytemuck::bytes_of(value);
-    if let Some(dest) = bytes.get_mut(at..).and_then(|b| b.get_mut(..value.len())) {
-        copy(dest, value);
-    }
 }
 
 #[cfg(test)]
