@@ -22,6 +22,32 @@ use std::time::Instant;
 use tflm_runtime::resolver::FastOpsResolver;
 use tflm_runtime::{AllOpsResolver, Interpreter, Model, OpResolver};
 
+/// How hard the planner works (`tflm size --arena --planning`): as the
+/// runtime's `Planning`, which a firmware build's features limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanningArg {
+    /// TFLM's planner: largest first, lowest fit (a build without
+    /// `greedy-plan`, e.g. the compact model firmware).
+    FirstFit,
+    /// The greedy passes (a build without `exact-plan`).
+    Greedy,
+    /// The greedy passes and the exact search (the default build).
+    #[default]
+    Exact,
+}
+
+impl PlanningArg {
+    pub fn planning(self) -> tflm_runtime::planner::Planning {
+        use tflm_runtime::planner::Planning;
+        match self {
+            PlanningArg::FirstFit => Planning::FirstFit,
+            PlanningArg::Greedy => Planning::Greedy,
+            PlanningArg::Exact => Planning::Exact,
+        }
+    }
+}
+
 /// Which kernels this runtime benchmarks with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -131,6 +131,10 @@ enum Command {
         /// scratch differ).
         #[arg(long, value_enum, default_value_t = bench::Kernels::Reference)]
         kernels: bench::Kernels,
+        /// With --arena: how hard the planner works, as a firmware build's
+        /// features allow (the compact model firmware plans first-fit).
+        #[arg(long, value_enum, default_value_t = bench::PlanningArg::Exact)]
+        planning: bench::PlanningArg,
     },
 }
 
@@ -238,6 +242,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             target,
             symbols,
             kernels,
+            planning,
         } => {
             let target = target.as_deref().map(find_target).transpose()?;
             if arena {
@@ -251,6 +256,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     &m,
                     target.as_ref().map(|t| t.name.as_str()),
                     kernels,
+                    planning,
                 )?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,6 +1,6 @@
 //! `tflm size --arena`: the exact arena a model needs, and where each tensor goes.
 
-use crate::bench::Kernels;
+use crate::bench::{Kernels, PlanningArg};
 use crate::host::{runtime_error, Arena, BIG_ARENA};
 use anyhow::Result;
 use comfy_table::{presets, CellAlignment, Table};
@@ -17,6 +17,8 @@ pub struct ArenaReport {
     pub target: Option<String>,
     /// The kernels planned with: their per-op data and scratch differ.
     pub kernels: Kernels,
+    /// How hard the planner worked.
+    pub planning: PlanningArg,
     /// Bytes `allocate_tensors` needs: an arena of exactly this size works.
     pub arena_bytes: usize,
     pub activations_bytes: usize,
@@ -45,10 +47,11 @@ pub fn arena_report(
     model: &Model<'_>,
     target: Option<&str>,
     kernels: Kernels,
+    planning: PlanningArg,
 ) -> Result<ArenaReport> {
     match kernels {
-        Kernels::Reference => plan(path, model, target, kernels, &AllOpsResolver),
-        Kernels::Fast => plan(path, model, target, kernels, &FastOpsResolver),
+        Kernels::Reference => plan(path, model, target, (kernels, planning), &AllOpsResolver),
+        Kernels::Fast => plan(path, model, target, (kernels, planning), &FastOpsResolver),
     }
 }
 
@@ -56,11 +59,12 @@ fn plan<R: OpResolver>(
     path: &Path,
     model: &Model<'_>,
     target: Option<&str>,
-    kernels: Kernels,
+    (kernels, planning): (Kernels, PlanningArg),
     resolver: &R,
 ) -> Result<ArenaReport> {
     let mut arena = Arena::new(BIG_ARENA);
     let mut interpreter = Interpreter::new(model, resolver, arena.bytes());
+    interpreter.set_planning(planning.planning());
     interpreter
         .allocate_tensors()
         .map_err(|e| runtime_error(path, model, e))?;
@@ -88,6 +92,7 @@ fn plan<R: OpResolver>(
         });
     }
     Ok(ArenaReport {
+        planning,
         model: path.display().to_string(),
         target: target.map(str::to_string),
         kernels,
@@ -114,6 +119,11 @@ pub fn render(r: &ArenaReport) -> String {
     }
     if r.kernels == Kernels::Fast {
         out += " with the fast kernels";
+    }
+    match r.planning {
+        PlanningArg::FirstFit => out += ", first-fit planning",
+        PlanningArg::Greedy => out += ", greedy planning",
+        PlanningArg::Exact => {}
     }
     out += "\n";
     out += &format!(
@@ -268,13 +278,28 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/conv_int8.tflite");
         let bytes = std::fs::read(&path).unwrap();
         let model = Model::from_bytes(&bytes).unwrap();
-        let reference = arena_report(&path, &model, None, Kernels::Reference).unwrap();
-        let fast = arena_report(&path, &model, None, Kernels::Fast).unwrap();
+        let reference =
+            arena_report(&path, &model, None, Kernels::Reference, PlanningArg::Exact).unwrap();
+        let fast = arena_report(&path, &model, None, Kernels::Fast, PlanningArg::Exact).unwrap();
         assert_eq!(fast.kernels, Kernels::Fast);
         // The same tensors; the per-op data and scratch may differ.
         assert_eq!(fast.tensors.len(), reference.tensors.len());
         assert!(fast.arena_bytes > 0 && reference.arena_bytes > 0);
         assert!(render(&fast).contains("with the fast kernels"));
         assert!(!render(&reference).contains("fast"));
+    }
+
+    #[test]
+    fn first_fit_planning_needs_at_least_the_exact_plans_arena() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/conv_int8.tflite");
+        let bytes = std::fs::read(&path).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let plan = |p| arena_report(&path, &model, None, Kernels::Reference, p).unwrap();
+        let (first_fit, exact) = (plan(PlanningArg::FirstFit), plan(PlanningArg::Exact));
+        assert!(first_fit.activations_bytes >= exact.activations_bytes);
+        assert!(exact.activations_bytes >= exact.lower_bound_bytes);
+        assert!(render(&first_fit).contains("first-fit planning"));
+        assert!(!render(&exact).contains("planning"));
     }
 }
