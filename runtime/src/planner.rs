@@ -466,7 +466,7 @@ fn list_insert(bufs: &[PlanBuffer], list: &mut [u32], len: usize, i: u32) -> usi
     at
 }
 
-/// "No buffer" in the offset-sorted list; also the limit on buffers.
+/// Buffer indices stay below this (they are `u32`); also "not known".
 const NONE: u32 = u32::MAX;
 /// The fit of a placed buffer.
 #[cfg(feature = "greedy-plan")]
@@ -533,8 +533,7 @@ struct Planner<'a> {
     order: &'a mut [u32],
     /// Buffer index -> offset in the best plan found.
     best: &'a mut [u32],
-    /// Greedy: buffer index -> next in the list of placed and fixed buffers
-    /// by offset, which starts at `head`. Search: rank -> aligned size, then
+    /// Greedy: the list of [`place`]. Search: rank -> aligned size, then
     /// the fixed buffers' indices by offset.
     link: &'a mut [u32],
     /// Rank -> search: lowest offset where the buffer can go next, or
@@ -555,7 +554,6 @@ struct Planner<'a> {
     /// The ranks by first section: the buffers live in a range of sections
     /// are found in a window of it.
     by_time: &'a mut [u32],
-    head: u32,
     /// Number of planned buffers.
     m: usize,
     /// Number of sections, and the most a lifetime spans after its first.
@@ -596,7 +594,6 @@ impl<'a> Planner<'a> {
             rem,
             stack,
             by_time,
-            head: NONE,
             m: 0,
             sections: 0,
             span: 0,
@@ -858,98 +855,25 @@ impl<'a> Planner<'a> {
         self.spend(steps);
     }
 
-    /// Empties the offset list, then puts the fixed buffers in it.
-    fn reset_list(&mut self) {
-        self.head = NONE;
-        for i in 0..self.bufs.len() {
-            if self.bufs.at(i).is_fixed() && self.bufs.at(i).size > 0 {
-                self.insert(i as u32, NONE);
+    /// One greedy pass in the current order ([`place`]); the arena size,
+    /// or `None` if a buffer would end above [`MAX_ARENA`].
+    fn greedy(&mut self, fit: Fit) -> Option<u64> {
+        let order = self.order.part(..self.m);
+        let (mut fixed, mut r) = (0, 0);
+        let next = |bufs: &[PlanBuffer]| {
+            // The fixed buffers first, then the planned ones in order.
+            while let Some(b) = bufs.get(fixed) {
+                fixed += 1;
+                if b.is_fixed() && b.size > 0 {
+                    return Some(fixed as u32 - 1);
+                }
             }
-        }
-    }
-
-    /// Adds buffer `i` to the offset list, after those at its offset or
-    /// lower; the walk starts after `from` (a listed buffer at or below it),
-    /// or at the head if that is `NONE`.
-    fn insert(&mut self, i: u32, from: u32) {
-        let offset = self.bufs.at(i as usize).offset;
-        let mut prev = from;
-        let mut cur = if from == NONE {
-            self.head
-        } else {
-            *self.link.at(from as usize)
+            r += 1;
+            order.get(r - 1).copied()
         };
-        let mut steps = 1;
-        while cur != NONE && self.bufs.at(cur as usize).offset <= offset {
-            prev = cur;
-            cur = *self.link.at(cur as usize);
-            steps += 1;
-        }
-        *self.link.at_mut(i as usize) = cur;
-        if prev == NONE {
-            self.head = i;
-        } else {
-            *self.link.at_mut(prev as usize) = i;
-        }
+        let (top, steps) = place(self.bufs, self.link, fit, next);
         self.spend(steps);
-    }
-
-    /// Walks the gaps that buffer `i` fits in among the listed buffers live
-    /// with it, lowest first, and returns the chosen offset, with a listed
-    /// buffer at or below it to start the list insertion from (or `NONE`).
-    /// The top (above everything) always fits; `Fit::Lowest` takes the
-    /// first gap.
-    fn find_offset(&mut self, i: u32, how: Fit) -> (u32, u32) {
-        let me = *self.bufs.at(i as usize);
-        let size = align_up32(me.size);
-        // Lowest free offset above what was walked, and the buffer below it.
-        let (mut pos, mut below) = (0u32, NONE);
-        let mut chosen = None::<(u32, u32, u32)>; // (slack, offset, below)
-        let mut cur = self.head;
-        let mut steps = 1;
-        while cur != NONE {
-            let (at, q) = (cur, self.bufs.at(cur as usize));
-            cur = *self.link.at(cur as usize);
-            steps += 1;
-            if !q.lives_with(&me) {
-                continue;
-            }
-            if q.offset >= pos.saturating_add(size) {
-                let slack = q.offset - pos - size;
-                if how == Fit::Lowest {
-                    chosen = Some((slack, pos, below));
-                    break;
-                }
-                if chosen.is_none_or(|(s, _, _)| slack < s) {
-                    chosen = Some((slack, pos, below));
-                }
-            }
-            let end = q.aligned_end();
-            if end > pos {
-                (pos, below) = (end, at);
-            }
-        }
-        self.spend(steps);
-        chosen.map_or((pos, below), |(_, offset, below)| (offset, below))
-    }
-
-    /// One greedy pass in the current order; the arena size, or `None` if
-    /// an offset would not fit 32 bits.
-    fn greedy(&mut self, how: Fit) -> Option<u64> {
-        self.reset_list();
-        let mut top = self.fixed_top;
-        for r in 0..self.m {
-            let i = *self.order.at(r);
-            let (offset, below) = self.find_offset(i, how);
-            let end = offset as u64 + self.size(r);
-            if end > MAX_ARENA {
-                return None;
-            }
-            self.bufs.at_mut(i as usize).offset = offset;
-            self.insert(i, below);
-            top = top.max(end);
-        }
-        Some(top)
+        top.map(u64::from)
     }
 }
 
@@ -1575,8 +1499,9 @@ mod tests {
         );
     }
 
-    /// [`first_fit`] (the whole planner without `greedy-plan`) is the first
-    /// greedy pass, offset for offset.
+    /// [`first_fit`] (the whole planner without `greedy-plan`, which picks
+    /// each buffer by a scan) is the first greedy pass (sorted), offset for
+    /// offset.
     #[test]
     #[cfg(feature = "greedy-plan")]
     fn first_fit_is_the_first_greedy_pass() {
