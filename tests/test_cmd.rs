@@ -345,9 +345,8 @@ fn model_test_runs_on_the_board_and_reports_the_arena() {
         &format!("total: {total} instructions per invocation")
     );
     assert_eq!(profile(), first, "a second run counted differently");
-    // The fast kernels on a board give TFLM's own outputs. (Not the Blue
-    // Pill: with the reference kernels they fall back on for other types,
-    // they outgrow its 64 KiB.)
+    // The fast kernels (their int8-only variants, as every op of this model
+    // is int8) on a board give TFLM's own outputs.
     let golden = repo_root().join("fixtures/goldens/conv_int8");
     let out = tflm(&[
         "test",

@@ -149,8 +149,10 @@ impl OpResolver for FastOpsResolver {
 
     fn kernel(&self, index: usize) -> Option<&Kernel> {
         let (code, reference) = crate::kernels::REFERENCE.get(index)?;
-        let fast = crate::kernels::fast::FAST.iter().find(|(c, _)| c == code);
-        Some(fast.map_or(reference, |(_, k)| k))
+        let fast = crate::kernels::fast::FAST
+            .iter()
+            .find(|(c, _, _)| c == code);
+        Some(fast.map_or(reference, |(_, k, _)| k))
     }
 }
 
@@ -197,9 +199,9 @@ mod tests {
         let fast = FastOpsResolver;
         for op_code in [op::CONV_2D, op::ADD, op::AVERAGE_POOL_2D] {
             let i = fast.find(OpKind::Builtin(op_code)).unwrap();
-            let (_, k) = crate::kernels::fast::FAST
+            let (_, k, _) = crate::kernels::fast::FAST
                 .iter()
-                .find(|(c, _)| *c == op_code)
+                .find(|(c, _, _)| *c == op_code)
                 .unwrap();
             assert!(same(fast.kernel(i).unwrap(), k));
             assert!(!same(
@@ -214,7 +216,7 @@ mod tests {
         ));
         assert_eq!(fast.find(OpKind::Custom("x")), None);
         // Every fast kernel replaces a reference one.
-        for (code, _) in crate::kernels::fast::FAST {
+        for (code, _, _) in crate::kernels::fast::FAST {
             assert!(fast.find(OpKind::Builtin(*code)).is_some());
         }
     }

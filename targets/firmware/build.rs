@@ -386,21 +386,32 @@ fn model(out: &Path) {
     std::fs::write(out.join("model.rs"), src).unwrap();
 }
 
+/// The type of the first input of each use of builtin operator `name`
+/// (`None` where it has none).
+fn first_input_types(
+    model: &tflm_runtime::Model<'_>,
+    name: &str,
+) -> Vec<Option<tflm_runtime::schema::TensorType>> {
+    let sg = model.subgraph(0).unwrap();
+    (0..sg.operators_len().unwrap())
+        .filter_map(|i| {
+            let op = sg.operator(i).unwrap();
+            let code = model.opcode_of(&op).unwrap();
+            let is_it = matches!(code.kind().unwrap(),
+                tflm_runtime::schema::OpKind::Builtin(c) if c.name() == Some(name));
+            let first = op.inputs().unwrap().get(0).filter(|&t| t >= 0);
+            is_it.then(|| first.map(|t| sg.tensor(t as usize).unwrap().tensor_type().unwrap()))
+        })
+        .collect()
+}
+
 /// Whether some use of builtin operator `name` has a first input of `ty`.
 fn first_input_is(
     model: &tflm_runtime::Model<'_>,
     name: &str,
     ty: tflm_runtime::schema::TensorType,
 ) -> bool {
-    let sg = model.subgraph(0).unwrap();
-    (0..sg.operators_len().unwrap()).any(|i| {
-        let op = sg.operator(i).unwrap();
-        let code = model.opcode_of(&op).unwrap();
-        let is_it = matches!(code.kind().unwrap(),
-            tflm_runtime::schema::OpKind::Builtin(c) if c.name() == Some(name));
-        let first = op.inputs().unwrap().get(0).filter(|&t| t >= 0);
-        is_it && first.is_some_and(|t| sg.tensor(t as usize).unwrap().tensor_type().unwrap() == ty)
-    })
+    first_input_types(model, name).contains(&Some(ty))
 }
 
 /// A resolver with exactly the kernels the model uses, so only those are
@@ -438,8 +449,22 @@ fn resolver_for(model: &[u8], fast: bool) -> String {
         let int8 = INT8.iter().position(|(c, _, _)| *c == code);
         let float = first_input_is(&model, name, TensorType::Float32);
         let int16 = first_input_is(&model, name, TensorType::Int16);
-        let fast_index = FAST.iter().position(|(c, _)| *c == code).filter(|_| fast);
+        let fast_index = FAST
+            .iter()
+            .position(|(c, _, _)| *c == code)
+            .filter(|_| fast);
+        // A fast kernel's int8-only variant (no reference float32 or int16
+        // code linked) when every use of the op is on int8 tensors: ADD
+        // also takes int32, so "not float, not int16" is not enough here.
+        let all_int8 = first_input_types(&model, name)
+            .iter()
+            .all(|&ty| ty == Some(TensorType::Int8));
         let (table, index, kernel) = match (fast_index, int8) {
+            (Some(j), _) if all_int8 && FAST[j].2.is_some() => (
+                "FAST",
+                j,
+                format!("match FAST[{j}].2 {{ Some(k) => k, None => FAST[{j}].1 }}"),
+            ),
             (Some(j), _) => ("FAST", j, format!("FAST[{j}].1")),
             (None, Some(j)) if !float && !int16 && INT8[j].2.is_some() => (
                 "INT8",

@@ -12,7 +12,9 @@
 //! Inputs of other shapes (broadcasts) and small ADDs rescale each element
 //! directly; broadcasts use the reference's broadcast walk.
 //!
-//! Other types run the reference kernel.
+//! Other types run the reference kernel; the int8-only kernel refuses
+//! them itself (the reference has no int8-only ADD, and checking types here
+//! links less than a second reference `prepare` would).
 
 use super::check_with;
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
@@ -36,10 +38,17 @@ const TABLES_BYTES: usize = 2 * 256 * 4;
 /// without them.
 const TABLES_FROM: usize = 2 * TABLES_BYTES;
 
-fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `INT8_ONLY`: see [`KERNEL_INT8_ONLY`].
+fn prepare<const INT8_ONLY: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     let output = ctx.output(0)?;
     if output.ty != TensorType::Int8 {
-        return (reference::KERNEL.prepare)(ctx);
+        return if INT8_ONLY {
+            Err(KernelError::Unsupported(text!(
+                "ADD of other than int8 tensors with the int8-only kernel (register fast::add::KERNEL)"
+            )))
+        } else {
+            (reference::KERNEL.prepare)(ctx)
+        };
     }
     check_with(&reference::KERNEL, ctx)?;
     let options = ctx.op.options::<AddOptions>()?;
@@ -51,10 +60,16 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     ctx.write_op_data(0, &[Params { broadcast, rescale }])
 }
 
-fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const INT8_ONLY: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     // (The output has the inputs' type.)
-    if ctx.inputs.get(0)?.ty != TensorType::Int8 {
-        return (reference::KERNEL.eval)(ctx);
+    let ty = ctx.inputs.get(0)?.ty;
+    if ty != TensorType::Int8 {
+        // (`prepare` refused other types for the int8-only kernel.)
+        return if INT8_ONLY {
+            Err(KernelError::UnsupportedType(text!("ADD output"), ty))
+        } else {
+            (reference::KERNEL.eval)(ctx)
+        };
     }
     let mut output = ctx.outputs.take(0)?;
     let p = *ctx.op_data_at::<Params>(0)?;
@@ -120,14 +135,22 @@ fn add_all(
 
 /// ADD: the fast int8 path, the reference kernel for other types.
 pub const KERNEL: Kernel = Kernel {
-    prepare,
-    eval,
+    prepare: prepare::<false>,
+    eval: eval::<false>,
+    output_aliases_input: false,
+};
+
+/// ADD for int8 tensors only: the fast int8 path, and a refusal for other
+/// types, so no reference float32, int32 or int16 code is linked.
+pub const KERNEL_INT8_ONLY: Kernel = Kernel {
+    prepare: prepare::<true>,
+    eval: eval::<true>,
     output_aliases_input: false,
 };
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cases, enough, same, Rng};
+    use super::super::testing::{cases, enough, refused_as_not_int8, same, Rng};
     use crate::schema::{op, TensorType};
     use crate::testing::{fb, OpTest, T};
     use std::vec::Vec;
@@ -228,34 +251,53 @@ mod tests {
         ));
     }
 
+    fn float_add() -> OpTest {
+        OpTest::new(op::ADD)
+            .input(T::f32(&[2], &[1.0, 2.0]))
+            .input(T::f32(&[1], &[0.5]))
+            .output(T::out(TensorType::Float32, &[2]))
+            .options(options(fb::ActivationFunctionType::NONE))
+    }
+
+    fn int32_add() -> OpTest {
+        OpTest::new(op::ADD)
+            .input(T::i32(&[2], &[1, i32::MAX]))
+            .input(T::i32(&[2], &[5, 1]))
+            .output(T::out(TensorType::Int32, &[2]))
+            .options(options(fb::ActivationFunctionType::NONE))
+    }
+
+    fn int16_add() -> OpTest {
+        OpTest::new(op::ADD)
+            .input(T::i16(&[2], &[100, -7]).q(0.01, 0))
+            .input(T::i16(&[2], &[5, 1]).q(0.02, 0))
+            .output(T::out(TensorType::Int16, &[2]).q(0.03, 0))
+            .options(options(fb::ActivationFunctionType::NONE))
+    }
+
     #[test]
     fn other_types_run_the_reference_kernel() {
-        let make = || {
-            OpTest::new(op::ADD)
-                .input(T::f32(&[2], &[1.0, 2.0]))
-                .input(T::f32(&[1], &[0.5]))
-                .output(T::out(TensorType::Float32, &[2]))
-                .options(options(fb::ActivationFunctionType::NONE))
-        };
-        assert!(same(
-            super::KERNEL,
-            crate::kernels::add::KERNEL,
-            make,
-            "float"
-        ));
-        let make = || {
-            OpTest::new(op::ADD)
-                .input(T::i32(&[2], &[1, i32::MAX]))
-                .input(T::i32(&[2], &[5, 1]))
-                .output(T::out(TensorType::Int32, &[2]))
-                .options(options(fb::ActivationFunctionType::NONE))
-        };
-        assert!(same(
-            super::KERNEL,
-            crate::kernels::add::KERNEL,
-            make,
-            "int32"
-        ));
+        let kernels = (super::KERNEL, crate::kernels::add::KERNEL);
+        assert!(same(kernels.0, kernels.1, float_add, "float"));
+        assert!(same(kernels.0, kernels.1, int32_add, "int32"));
+        assert!(same(kernels.0, kernels.1, int16_add, "int16"));
+    }
+
+    #[test]
+    fn the_int8_only_kernel_matches_the_reference_and_refuses_other_types() {
+        let mut ran = 0;
+        for seed in 0..cases(200) {
+            ran += usize::from(same(
+                super::KERNEL_INT8_ONLY,
+                crate::kernels::add::KERNEL,
+                random_add(seed),
+                &std::format!("seed {seed}"),
+            ));
+        }
+        assert!(enough(ran, 180), "only {ran} cases ran");
+        for make in [float_add, int32_add, int16_add] {
+            refused_as_not_int8(super::KERNEL_INT8_ONLY, make());
+        }
     }
 
     #[test]

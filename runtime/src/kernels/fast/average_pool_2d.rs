@@ -6,10 +6,12 @@
 //! block of channels at a time (contiguous, vectorizable adds), then
 //! divides with the reference's rounding. `prepare` is the reference's.
 //!
-//! Float32 runs the reference kernel.
+//! Float32 runs the reference kernel; the int8-only kernel refuses it
+//! itself (the reference has no int8-only AVERAGE_POOL_2D, and checking the
+//! type here links less than a second reference `prepare` would).
 
 use super::BLOCK;
-use crate::kernel::{EvalContext, Kernel, KernelError};
+use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
 use crate::kernels::average_pool_2d::{self as reference, PoolData};
 use crate::kernels::common::nhwc;
 use crate::schema::TensorType;
@@ -26,10 +28,29 @@ fn span(o: usize, stride: u32, pad: u32, filter: u32, size: usize) -> (usize, us
     (start, end.max(start))
 }
 
-fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+/// [`KERNEL_INT8_ONLY`]'s: the reference checks, for int8 alone.
+fn prepare_int8_only(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    if ctx.input(0)?.ty != TensorType::Int8 {
+        return Err(KernelError::Unsupported(text!(
+            "AVERAGE_POOL_2D of other than int8 tensors with the int8-only kernel (register fast::average_pool_2d::KERNEL)"
+        )));
+    }
+    (reference::KERNEL.prepare)(ctx)
+}
+
+/// `INT8_ONLY`: see [`KERNEL_INT8_ONLY`].
+fn eval<const INT8_ONLY: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     let input = ctx.inputs.get(0)?;
     if input.ty != TensorType::Int8 {
-        return (reference::KERNEL.eval)(ctx);
+        // (`prepare` refused other types for the int8-only kernel.)
+        return if INT8_ONLY {
+            Err(KernelError::UnsupportedType(
+                text!("AVERAGE_POOL_2D input"),
+                input.ty,
+            ))
+        } else {
+            (reference::KERNEL.eval)(ctx)
+        };
     }
     let p = *ctx.op_data_at::<PoolData>(0)?;
     let mut output = ctx.outputs.take(0)?;
@@ -83,13 +104,21 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
 /// AVERAGE_POOL_2D: the fast int8 path, the reference kernel for float32.
 pub const KERNEL: Kernel = Kernel {
     prepare: reference::KERNEL.prepare,
-    eval,
+    eval: eval::<false>,
+    output_aliases_input: false,
+};
+
+/// AVERAGE_POOL_2D for int8 tensors only: the fast int8 path, and a
+/// refusal for float32, so no reference float32 code is linked.
+pub const KERNEL_INT8_ONLY: Kernel = Kernel {
+    prepare: prepare_int8_only,
+    eval: eval::<true>,
     output_aliases_input: false,
 };
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cases, enough, same, Rng};
+    use super::super::testing::{cases, enough, refused_as_not_int8, same, Rng};
     use crate::schema::{op, TensorType};
     use crate::testing::{fb, OpTest, T};
 
@@ -182,24 +211,40 @@ mod tests {
         assert!(enough(ran, 450), "only {ran} cases ran");
     }
 
+    fn float_pool() -> OpTest {
+        pool(
+            T::f32(&[1, 2, 2, 1], &[1.0, 2.0, 3.0, 5.0]),
+            T::out(TensorType::Float32, &[1, 1, 1, 1]),
+            (2, 2),
+            (2, 2),
+            fb::Padding::VALID,
+            fb::ActivationFunctionType::NONE,
+        )
+    }
+
     #[test]
     fn float_runs_the_reference_kernel() {
-        let make = || {
-            pool(
-                T::f32(&[1, 2, 2, 1], &[1.0, 2.0, 3.0, 5.0]),
-                T::out(TensorType::Float32, &[1, 1, 1, 1]),
-                (2, 2),
-                (2, 2),
-                fb::Padding::VALID,
-                fb::ActivationFunctionType::NONE,
-            )
-        };
         assert!(same(
             super::KERNEL,
             crate::kernels::average_pool_2d::KERNEL,
-            make,
+            float_pool,
             "float"
         ));
+    }
+
+    #[test]
+    fn the_int8_only_kernel_matches_the_reference_and_refuses_other_types() {
+        let mut ran = 0;
+        for seed in 0..cases(200) {
+            ran += usize::from(same(
+                super::KERNEL_INT8_ONLY,
+                crate::kernels::average_pool_2d::KERNEL,
+                random_pool(seed),
+                &std::format!("seed {seed}"),
+            ));
+        }
+        assert!(enough(ran, 130), "only {ran} cases ran");
+        refused_as_not_int8(super::KERNEL_INT8_ONLY, float_pool());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! would save the subtraction, which costs about nothing next to the
 //! multiply-add, but 4 bytes of arena per channel.)
 //!
-//! Float32 and 16x8 convolutions run the reference kernel.
+//! Float32 and 16x8 convolutions run the reference kernel; the int8-only
+//! kernel leaves them to the reference int8-only one, which refuses them.
 
 use super::{check_with, offset_i16, BLOCK};
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
@@ -32,12 +33,20 @@ struct OpData {
 
 const HEADER: usize = core::mem::size_of::<OpData>();
 
-fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `INT8_ONLY`: see [`KERNEL_INT8_ONLY`].
+fn prepare<const INT8_ONLY: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    // The reference kernel of the same kind checks, and runs (or refuses)
+    // other types.
+    let reference = if INT8_ONLY {
+        reference::KERNEL_INT8_ONLY
+    } else {
+        reference::KERNEL
+    };
     let input = ctx.input(0)?;
     if input.ty != TensorType::Int8 {
-        return (reference::KERNEL.prepare)(ctx);
+        return (reference.prepare)(ctx);
     }
-    check_with(&reference::KERNEL, ctx)?;
+    check_with(&reference, ctx)?;
     // The reference prepare checked the shapes, types and options below.
     let options = ctx.op.options::<DepthwiseConv2DOptions>()?;
     let activation = conv_activation(options.activation)?;
@@ -77,10 +86,15 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     ctx.write_op_data(0, &[header])
 }
 
-fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const INT8_ONLY: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     let input = ctx.inputs.get(0)?;
     if input.ty != TensorType::Int8 {
-        return (reference::KERNEL.eval)(ctx);
+        // (`prepare` refused other types for the int8-only kernel.)
+        return if INT8_ONLY {
+            Err(KernelError::UnsupportedType(text!("input"), input.ty))
+        } else {
+            (reference::KERNEL.eval)(ctx)
+        };
     }
     let p = *ctx.op_data_at::<OpData>(0)?;
     let filter = ctx.inputs.get(1)?;
@@ -220,14 +234,23 @@ fn requantize(p: &OpData, multipliers: &[i32], shifts: &[i32], c: usize, acc: i3
 /// DEPTHWISE_CONV_2D: the fast int8 path, the reference kernel for other
 /// types.
 pub const KERNEL: Kernel = Kernel {
-    prepare,
-    eval,
+    prepare: prepare::<false>,
+    eval: eval::<false>,
+    output_aliases_input: false,
+};
+
+/// DEPTHWISE_CONV_2D for int8 tensors only: the fast int8 path, checked by
+/// the reference [`reference::KERNEL_INT8_ONLY`], which also refuses other
+/// types, so no float32 or 16x8 code is linked.
+pub const KERNEL_INT8_ONLY: Kernel = Kernel {
+    prepare: prepare::<true>,
+    eval: eval::<true>,
     output_aliases_input: false,
 };
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cases, enough, same, Rng};
+    use super::super::testing::{cases, enough, refused_as_not_int8, same, Rng};
     use crate::kernels::common::conv_testing::{Conv, Opts};
     use crate::schema::{op, Activation, Padding, TensorType};
     use crate::testing::T;
@@ -325,27 +348,54 @@ mod tests {
         assert!(enough(ran, 550), "only {ran} cases ran");
     }
 
+    fn float_depthwise() -> crate::testing::OpTest {
+        Conv {
+            op: op::DEPTHWISE_CONV_2D,
+            input: T::f32(&[1, 2, 2, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
+            filter: T::f32(&[1, 2, 2, 2], &[1.0, -1.0, 0.5, 2.0, 1.0, 1.0, -2.0, 0.0]).constant(),
+            bias: None,
+            two_inputs: true,
+            output: T::out(TensorType::Float32, &[1, 2, 2, 2]),
+            opts: Opts::default(),
+        }
+        .op_test()
+    }
+
     #[test]
     fn float_runs_the_reference_kernel() {
-        let make = || {
-            Conv {
-                op: op::DEPTHWISE_CONV_2D,
-                input: T::f32(&[1, 2, 2, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
-                filter: T::f32(&[1, 2, 2, 2], &[1.0, -1.0, 0.5, 2.0, 1.0, 1.0, -2.0, 0.0])
-                    .constant(),
-                bias: None,
-                two_inputs: true,
-                output: T::out(TensorType::Float32, &[1, 2, 2, 2]),
-                opts: Opts::default(),
-            }
-            .op_test()
-        };
         assert!(same(
             super::KERNEL,
             crate::kernels::depthwise_conv_2d::KERNEL,
-            make,
+            float_depthwise,
             "float"
         ));
+    }
+
+    #[test]
+    fn the_int8_only_kernel_matches_the_reference_and_refuses_other_types() {
+        let mut ran = 0;
+        for seed in 0..cases(200) {
+            ran += usize::from(same(
+                super::KERNEL_INT8_ONLY,
+                crate::kernels::depthwise_conv_2d::KERNEL_INT8_ONLY,
+                random_depthwise(seed),
+                &std::format!("seed {seed}"),
+            ));
+        }
+        assert!(enough(ran, 110), "only {ran} cases ran");
+        refused_as_not_int8(super::KERNEL_INT8_ONLY, float_depthwise());
+        let int16 = Conv {
+            op: op::DEPTHWISE_CONV_2D,
+            input: T::i16(&[1, 2, 2, 1], &[1, 2, 3, 4]).q(0.1, 0),
+            filter: T::i8(&[1, 1, 1, 1], &[3])
+                .per_channel(&[0.1], &[0], 3)
+                .constant(),
+            bias: None,
+            two_inputs: false,
+            output: T::out(TensorType::Int16, &[1, 2, 2, 1]).q(0.1, 0),
+            opts: Opts::default(),
+        };
+        refused_as_not_int8(super::KERNEL_INT8_ONLY, int16.op_test());
     }
 
     #[test]

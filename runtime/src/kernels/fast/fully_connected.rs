@@ -9,7 +9,8 @@
 //! `sum((w + wo) * (x + xo)) = sum(w * (x + xo)) + wo * sum(x) + n * wo *
 //! xo`, with `sum(x)` taken once per input row.
 //!
-//! Float32 and 16x8 run the reference kernel.
+//! Float32 and 16x8 run the reference kernel; the int8-only kernel leaves
+//! them to the reference int8-only one, which refuses them.
 
 use super::{check_with, dot_offset_i8, offset_i16, sum_i8};
 use crate::kernel::{EvalContext, Kernel, KernelError, PrepareContext};
@@ -46,12 +47,20 @@ struct Params {
 
 const HEADER: usize = core::mem::size_of::<Params>();
 
-fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+/// `INT8_ONLY`: see [`KERNEL_INT8_ONLY`].
+fn prepare<const INT8_ONLY: bool>(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
+    // The reference kernel of the same kind checks, and runs (or refuses)
+    // other types.
+    let reference = if INT8_ONLY {
+        reference::KERNEL_INT8_ONLY
+    } else {
+        reference::KERNEL
+    };
     let input = ctx.input(0)?;
     if input.ty != TensorType::Int8 {
-        return (reference::KERNEL.prepare)(ctx);
+        return (reference.prepare)(ctx);
     }
-    check_with(&reference::KERNEL, ctx)?;
+    check_with(&reference, ctx)?;
     // The reference prepare checked the shapes, types and scales below.
     let options = ctx.op.options::<FullyConnectedOptions>()?;
     let weights = ctx.input(1)?;
@@ -121,10 +130,18 @@ fn prepare(ctx: &mut PrepareContext<'_, '_>) -> Result<(), KernelError> {
     ctx.write_op_data(0, &[params])
 }
 
-fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
+fn eval<const INT8_ONLY: bool>(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
     let input = ctx.inputs.get(0)?;
     if input.ty != TensorType::Int8 {
-        return (reference::KERNEL.eval)(ctx);
+        // (`prepare` refused other types for the int8-only kernel.)
+        return if INT8_ONLY {
+            Err(KernelError::UnsupportedType(
+                text!("FULLY_CONNECTED input"),
+                input.ty,
+            ))
+        } else {
+            (reference::KERNEL.eval)(ctx)
+        };
     }
     let p = *ctx.op_data_at::<Params>(0)?;
     let weights = ctx.inputs.get(1)?;
@@ -183,14 +200,23 @@ fn eval(ctx: &mut EvalContext<'_>) -> Result<(), KernelError> {
 /// FULLY_CONNECTED: the fast int8 path, the reference kernel for other
 /// types.
 pub const KERNEL: Kernel = Kernel {
-    prepare,
-    eval,
+    prepare: prepare::<false>,
+    eval: eval::<false>,
+    output_aliases_input: false,
+};
+
+/// FULLY_CONNECTED for int8 tensors only: the fast int8 path, checked by
+/// the reference [`reference::KERNEL_INT8_ONLY`], which also refuses other
+/// types, so no float32 or 16x8 code is linked.
+pub const KERNEL_INT8_ONLY: Kernel = Kernel {
+    prepare: prepare::<true>,
+    eval: eval::<true>,
     output_aliases_input: false,
 };
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cases, enough, same, Rng};
+    use super::super::testing::{cases, enough, refused_as_not_int8, same, Rng};
     use crate::schema::op;
     use crate::schema::TensorType;
     use crate::testing::{fb, OpTest, T};
@@ -287,22 +313,45 @@ mod tests {
         assert!(enough(ran, 550), "only {ran} cases ran");
     }
 
+    fn float_fc() -> OpTest {
+        OpTest::new(op::FULLY_CONNECTED)
+            .input(T::f32(&[1, 3], &[1.0, 2.0, 3.0]))
+            .input(T::f32(&[2, 3], &[1.0, 0.5, -1.0, 2.0, 0.0, 1.0]).constant())
+            .no_input()
+            .output(T::out(TensorType::Float32, &[1, 2]))
+            .options(options(fb::ActivationFunctionType::NONE, false))
+    }
+
     #[test]
     fn float_runs_the_reference_kernel() {
-        let make = || {
-            OpTest::new(op::FULLY_CONNECTED)
-                .input(T::f32(&[1, 3], &[1.0, 2.0, 3.0]))
-                .input(T::f32(&[2, 3], &[1.0, 0.5, -1.0, 2.0, 0.0, 1.0]).constant())
-                .no_input()
-                .output(T::out(TensorType::Float32, &[1, 2]))
-                .options(options(fb::ActivationFunctionType::NONE, false))
-        };
         assert!(same(
             super::KERNEL,
             crate::kernels::fully_connected::KERNEL,
-            make,
+            float_fc,
             "float"
         ));
+    }
+
+    #[test]
+    fn the_int8_only_kernel_matches_the_reference_and_refuses_other_types() {
+        let mut ran = 0;
+        for seed in 0..cases(200) {
+            ran += usize::from(same(
+                super::KERNEL_INT8_ONLY,
+                crate::kernels::fully_connected::KERNEL_INT8_ONLY,
+                random_fc(seed),
+                &std::format!("seed {seed}"),
+            ));
+        }
+        assert!(enough(ran, 180), "only {ran} cases ran");
+        refused_as_not_int8(super::KERNEL_INT8_ONLY, float_fc());
+        let int16 = OpTest::new(op::FULLY_CONNECTED)
+            .input(T::i16(&[1, 3], &[1, 2, 3]).q(0.1, 0))
+            .input(T::i8(&[2, 3], &[1; 6]).q(0.1, 0).constant())
+            .no_input()
+            .output(T::out(TensorType::Int16, &[1, 2]).q(0.1, 0))
+            .options(options(fb::ActivationFunctionType::NONE, false));
+        refused_as_not_int8(super::KERNEL_INT8_ONLY, int16);
     }
 
     #[test]

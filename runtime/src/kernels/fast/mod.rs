@@ -22,6 +22,13 @@
 //! keeps nothing), so a fast kernel accepts and refuses exactly what the
 //! reference kernel does. Types other than int8 run the reference kernel.
 //!
+//! Each kernel also comes as `KERNEL_INT8_ONLY`, for firmware whose model
+//! uses the operator on int8 tensors alone: it refuses other types in
+//! `prepare` (as the reference int8-only kernels do) instead of running the
+//! reference kernel, so no reference float32 or int16 code is linked with
+//! it. Where the reference has an int8-only kernel, that one does the
+//! checks and the refusing.
+//!
 //! On ARM cores with the DSP extension (Cortex-M4/M7), built with
 //! the `dsp` feature, the int8 dot product uses `SMLAD` (module `dsp`).
 //!
@@ -40,13 +47,31 @@ pub mod fully_connected;
 use crate::kernel::{Kernel, KernelError, Persistent, PrepareContext, PreparedOp};
 use crate::schema::{op, BuiltinOperator};
 
-/// The fast kernels, by the operator they run.
-pub const FAST: &[(BuiltinOperator, Kernel)] = &[
-    (op::ADD, add::KERNEL),
-    (op::AVERAGE_POOL_2D, average_pool_2d::KERNEL),
-    (op::CONV_2D, conv_2d::KERNEL),
-    (op::DEPTHWISE_CONV_2D, depthwise_conv_2d::KERNEL),
-    (op::FULLY_CONNECTED, fully_connected::KERNEL),
+/// The fast kernels, by the operator they run: the kernel, and the one for
+/// int8 tensors alone (see the module comment), as [`crate::kernels::INT8`]
+/// lists them.
+pub const FAST: &[(BuiltinOperator, Kernel, Option<Kernel>)] = &[
+    (op::ADD, add::KERNEL, Some(add::KERNEL_INT8_ONLY)),
+    (
+        op::AVERAGE_POOL_2D,
+        average_pool_2d::KERNEL,
+        Some(average_pool_2d::KERNEL_INT8_ONLY),
+    ),
+    (
+        op::CONV_2D,
+        conv_2d::KERNEL,
+        Some(conv_2d::KERNEL_INT8_ONLY),
+    ),
+    (
+        op::DEPTHWISE_CONV_2D,
+        depthwise_conv_2d::KERNEL,
+        Some(depthwise_conv_2d::KERNEL_INT8_ONLY),
+    ),
+    (
+        op::FULLY_CONNECTED,
+        fully_connected::KERNEL,
+        Some(fully_connected::KERNEL_INT8_ONLY),
+    ),
 ];
 
 /// Persistent memory that has none: a dry run's per-op data goes nowhere.
@@ -172,6 +197,13 @@ pub(crate) mod testing {
             (Err(_), Err(_)) => false,
             _ => panic!("{what}: reference {want:?}, fast {got:?}"),
         }
+    }
+
+    /// Checks that the int8-only `kernel` refuses `test` (another type) as
+    /// the reference int8-only kernels do.
+    pub fn refused_as_not_int8(kernel: Kernel, test: OpTest) {
+        let err = run(kernel, test).unwrap_err();
+        assert!(err.contains("int8-only"), "{err}");
     }
 
     /// How many random cases to compare: all natively, the first few under

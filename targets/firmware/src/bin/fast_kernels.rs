@@ -12,7 +12,7 @@ fn run() -> ! {
     let mut resolver = MutableOpResolver::<8>::new();
     let registered = FAST
         .iter()
-        .all(|(op, kernel)| resolver.register(*op, *kernel).is_ok());
+        .all(|(op, kernel, _)| resolver.register(*op, *kernel).is_ok());
     tflm_board::test::run(|suite| {
         suite.test("fast_kernels/registered", |c| {
             c.is_true(registered, "every fast kernel registered");
