@@ -493,7 +493,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             .split_at_mut_checked(tail_start)
             .ok_or(Error::NotAllocated)?;
         // The node records lie below the tensor records (reserved later).
-        let (nodes, recs) = persistent.split_at_mut(tensors_at.saturating_sub(tail_start));
+        let (nodes, recs) = persistent
+            .split_at_mut_checked(tensors_at.saturating_sub(tail_start))
+            .ok_or(Error::NotAllocated)?;
         let nodes = nodes.get_mut(nodes_at - tail_start..).unwrap_or_default();
         let nodes =
             bytemuck::try_cast_slice_mut(nodes.get_mut(..n_ops * NODE_RECORD).unwrap_or_default());
@@ -1156,12 +1158,15 @@ fn plan_head(
     let Ok(work) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut head[..head_len & !3]) else {
         return Err(no_room);
     };
-    if work.len() < 3 * n_tensors {
+    let Some((root, rest)) = work.split_at_mut_checked(n_tensors) else {
         return Err(no_room);
-    }
-    let (root, rest) = work.split_at_mut(n_tensors);
-    let (first, rest) = rest.split_at_mut(n_tensors);
-    let (last, rest) = rest.split_at_mut(n_tensors);
+    };
+    let Some((first, rest)) = rest.split_at_mut_checked(n_tensors) else {
+        return Err(no_room);
+    };
+    let Some((last, rest)) = rest.split_at_mut_checked(n_tensors) else {
+        return Err(no_room);
+    };
 
     // Roots: view outputs share their input's bytes (nodes marked skip).
     for (k, r) in root.iter_mut().enumerate() {
@@ -1210,7 +1215,10 @@ fn plan_head(
     if rest.len() < n_buffers * buffer_words + planner::scratch_words(n_buffers) {
         return Err(room);
     }
-    let (buffer_space, plan_scratch) = rest.split_at_mut(n_buffers * buffer_words);
+    let Some((buffer_space, plan_scratch)) = rest.split_at_mut_checked(n_buffers * buffer_words)
+    else {
+        return Err(room);
+    };
     let Ok(buffers) = bytemuck::try_cast_slice_mut::<u32, PlanBuffer>(buffer_space) else {
         return Err(room);
     };
@@ -1247,7 +1255,9 @@ fn plan_head(
     let buffers = buffers.get_mut(..n).unwrap_or_default();
     let lower_bound = planner::lower_bound(buffers) as usize;
     let head_size = planner::plan_with(buffers, plan_scratch, planning)? as usize;
-    let (activations, scratch) = buffers.split_at(activation_buffers.min(n));
+    let (activations, scratch) = buffers
+        .split_at_checked(activation_buffers)
+        .unwrap_or_default();
     let scratch_peak = planner::lower_bound(scratch) as usize;
 
     // Write the offsets back: activations (and their views), then scratch.
