@@ -238,6 +238,47 @@ impl<'a> Table<'a> {
         })
     }
 
+    // The `_or` reads below return a default and keep the first fault in
+    // `first`: a struct of several fields is then read without a `Result`
+    // per field, each of which would copy the fault.
+
+    /// `scalar`, or `default` with the fault kept in `first`.
+    #[inline(never)]
+    pub(crate) fn scalar_or(
+        &self,
+        slot: usize,
+        size: usize,
+        default: u32,
+        field: &'static str,
+        first: &mut Option<Fault>,
+    ) -> u32 {
+        match self.scalar(slot, size, default, field) {
+            Ok(v) => v,
+            Err(fault) => {
+                first.get_or_insert(fault);
+                default
+            }
+        }
+    }
+
+    /// `scalar_bytes`, or no bytes with the fault kept in `first`.
+    #[inline(never)]
+    pub(crate) fn scalar_bytes_or(
+        &self,
+        slot: usize,
+        size: usize,
+        field: &'static str,
+        first: &mut Option<Fault>,
+    ) -> &'a [u8] {
+        match self.scalar_bytes(slot, size, field) {
+            Ok(v) => v,
+            Err(fault) => {
+                first.get_or_insert(fault);
+                &[]
+            }
+        }
+    }
+
     /// A vector of tables (as offsets); absent reads as empty.
     pub fn tables(&self, slot: usize, field: &'static str) -> Result<Tables<'a>, Fault> {
         match self.vector(slot, 4, field)? {

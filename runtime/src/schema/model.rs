@@ -757,18 +757,32 @@ impl<'a> Tensor<'a> {
         let Some(q) = self.t.table(4, text!("Tensor.quantization"))? else {
             return Ok(None);
         };
-        Ok(Some(Quantization {
-            min: q.scalars(0, text!("QuantizationParameters.min"))?,
-            max: q.scalars(1, text!("QuantizationParameters.max"))?,
-            scale: q.scalars(2, text!("QuantizationParameters.scale"))?,
-            zero_point: q.scalars(3, text!("QuantizationParameters.zero_point"))?,
-            details_type: q.u8(4, 0, text!("QuantizationParameters.details_type"))?,
-            quantized_dimension: q.i32(
+        let mut first = None;
+        let f = &mut first;
+        let quant = Quantization {
+            min: Scalars::new(q.scalar_bytes_or(0, 4, text!("QuantizationParameters.min"), f)),
+            max: Scalars::new(q.scalar_bytes_or(1, 4, text!("QuantizationParameters.max"), f)),
+            scale: Scalars::new(q.scalar_bytes_or(2, 4, text!("QuantizationParameters.scale"), f)),
+            zero_point: Scalars::new(q.scalar_bytes_or(
+                3,
+                8,
+                text!("QuantizationParameters.zero_point"),
+                f,
+            )),
+            details_type: q.scalar_or(4, 1, 0, text!("QuantizationParameters.details_type"), f)
+                as u8,
+            quantized_dimension: q.scalar_or(
                 6,
+                4,
                 0,
                 text!("QuantizationParameters.quantized_dimension"),
-            )?,
-        }))
+                f,
+            ) as i32,
+        };
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(Some(quant)),
+        }
     }
 
     pub fn is_variable(&self) -> R<bool> {

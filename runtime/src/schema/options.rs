@@ -171,29 +171,11 @@ fn field<T: Bits>(
     name: &'static str,
     first: &mut Option<Fault>,
 ) -> T {
-    let bits = raw(t, slot, T::SIZE, default.to_bits(), name, first);
+    let bits = t.scalar_or(slot, T::SIZE, default.to_bits(), name, first);
     match T::from_bits(bits) {
         Some(v) => v,
         None => {
             unknown(name, bits, first);
-            default
-        }
-    }
-}
-
-#[inline(never)]
-fn raw(
-    t: &Table<'_>,
-    slot: usize,
-    size: usize,
-    default: u32,
-    name: &'static str,
-    first: &mut Option<Fault>,
-) -> u32 {
-    match t.scalar(slot, size, default, name) {
-        Ok(v) => v,
-        Err(fault) => {
-            first.get_or_insert(fault);
             default
         }
     }
