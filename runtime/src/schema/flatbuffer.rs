@@ -134,23 +134,23 @@ impl<'a> Table<'a> {
         Ok(Some(self.pos + rel))
     }
 
-    /// A 1- or 4-byte little-endian field, widened: every scalar read of
-    /// up to 32 bits shares this one function.
+    /// A 1-, 4- or 8-byte little-endian field, widened: every scalar read
+    /// shares this one function.
     #[inline(never)]
     pub(crate) fn scalar(
         &self,
         slot: usize,
         size: usize,
-        default: u32,
+        default: u64,
         field: &'static str,
-    ) -> Result<u32, Fault> {
+    ) -> Result<u64, Fault> {
         Ok(match self.field(slot, size, field)? {
             Some(p) => self
                 .buf
                 .slice(p, size, field)?
                 .iter()
                 .rev()
-                .fold(0, |v, &b| (v << 8) | u32::from(b)),
+                .fold(0, |v, &b| (v << 8) | u64::from(b)),
             None => default,
         })
     }
@@ -172,14 +172,12 @@ impl<'a> Table<'a> {
     }
 
     pub fn u32(&self, slot: usize, default: u32, field: &'static str) -> Result<u32, Fault> {
-        self.scalar(slot, 4, default, field)
+        self.scalar(slot, 4, default.into(), field)
+            .map(|v| v as u32)
     }
 
     pub fn u64(&self, slot: usize, default: u64, field: &'static str) -> Result<u64, Fault> {
-        match self.field(slot, 8, field)? {
-            Some(p) => self.buf.array(p, field).map(u64::from_le_bytes),
-            None => Ok(default),
-        }
+        self.scalar(slot, 8, default, field)
     }
 
     pub fn f32(&self, slot: usize, default: f32, field: &'static str) -> Result<f32, Fault> {
@@ -252,8 +250,8 @@ impl<'a> Table<'a> {
         field: &'static str,
         first: &mut Option<Fault>,
     ) -> u32 {
-        match self.scalar(slot, size, default, field) {
-            Ok(v) => v,
+        match self.scalar(slot, size, default.into(), field) {
+            Ok(v) => v as u32,
             Err(fault) => {
                 first.get_or_insert(fault);
                 default

@@ -60,8 +60,10 @@ fn scalar_at(
     field: &'static str,
     at: Location,
 ) -> R<u32> {
-    t.scalar(slot, size, default, field)
-        .map_err(ReadError::at(at))
+    match t.scalar(slot, size, default.into(), field) {
+        Ok(v) => Ok(v as u32),
+        Err(fault) => Err(ReadError::malformed(at, fault)),
+    }
 }
 
 #[inline(always)]
