@@ -63,6 +63,7 @@ impl<'a> Bytes<'a> {
     }
 
     /// The table whose position is stored as an offset at `pos`.
+    #[inline(never)]
     pub fn table_at(self, pos: usize, field: &'static str) -> Result<Table<'a>, Fault> {
         let start = self.follow(pos, field)?;
         Table::new(self, start, field)
