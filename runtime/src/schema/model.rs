@@ -200,15 +200,15 @@ impl<'a> Model<'a> {
         if &ident != b"TFL3" {
             return Err(ReadError::BadIdentifier(Identifier(ident)));
         }
-        let root = Bytes(bytes)
-            .table_at(0, text!("root table"))
-            .map_err(ReadError::at(Location::Model))?;
-        let model = Model { bytes, root };
-        let version = model.version()?;
-        if version != SCHEMA_VERSION {
-            return Err(ReadError::UnsupportedVersion(version));
+        let root = match Bytes(bytes).table_at(0, text!("root table")) {
+            Ok(root) => root,
+            Err(fault) => return Err(ReadError::malformed(Location::Model, fault)),
+        };
+        match root.u32(0, 0, text!("Model.version")) {
+            Ok(SCHEMA_VERSION) => Ok(Model { bytes, root }),
+            Ok(version) => Err(ReadError::UnsupportedVersion(version)),
+            Err(fault) => Err(ReadError::malformed(Location::Model, fault)),
         }
-        Ok(model)
     }
 
     fn loc(&self) -> Location {
@@ -549,14 +549,38 @@ impl<'a> OperatorCode<'a> {
     /// `deprecated_builtin_code` (old files fill only the latter, new ones
     /// write 127 there for codes that do not fit a byte).
     pub fn builtin_code(&self) -> R<BuiltinOperator> {
-        let old = self.deprecated_builtin_code()? as i32;
-        let new = self.builtin_code_field()?;
-        Ok(BuiltinOperator(old.max(new)))
+        let mut first = None;
+        let code = self.code_or(&mut first);
+        match first {
+            Some(fault) => Err(ReadError::malformed(self.loc(), fault)),
+            None => Ok(code),
+        }
+    }
+
+    /// `builtin_code`, with a fault kept in `first` (the first one found
+    /// of the two fields), so that it becomes an error only once.
+    #[inline(always)]
+    fn code_or(&self, first: &mut Option<Fault>) -> BuiltinOperator {
+        let old = self.t.scalar_or(
+            0,
+            1,
+            0,
+            text!("OperatorCode.deprecated_builtin_code"),
+            first,
+        );
+        let new = self
+            .t
+            .scalar_or(3, 4, 0, text!("OperatorCode.builtin_code"), first);
+        BuiltinOperator(i32::from(old as u8 as i8).max(new as i32))
     }
 
     /// Builtin or custom; a custom operator must name its custom code.
     pub fn kind(&self) -> R<OpKind<'a>> {
-        let code = self.builtin_code()?;
+        let mut first = None;
+        let code = self.code_or(&mut first);
+        if let Some(fault) = first {
+            return Err(ReadError::malformed(self.loc(), fault));
+        }
         if code == BuiltinOperator::CUSTOM {
             match self.custom_code()? {
                 Some(name) => Ok(OpKind::Custom(name)),
