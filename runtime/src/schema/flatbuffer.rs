@@ -231,10 +231,9 @@ impl<'a> Table<'a> {
         size: usize,
         field: &'static str,
     ) -> Result<&'a [u8], Fault> {
-        Ok(match self.vector(slot, size, field)? {
-            Some((_, bytes)) => bytes,
-            None => &[],
-        })
+        Ok(self
+            .vector(slot, size, field)?
+            .map_or(&[], |(_, bytes)| bytes))
     }
 
     // The `_or` reads below return a default and keep the first fault in
@@ -280,20 +279,13 @@ impl<'a> Table<'a> {
 
     /// A vector of tables (as offsets); absent reads as empty.
     pub fn tables(&self, slot: usize, field: &'static str) -> Result<Tables<'a>, Fault> {
-        match self.vector(slot, 4, field)? {
-            Some((data, bytes)) => Ok(Tables {
-                buf: self.buf,
-                data,
-                len: bytes.len() / 4,
-                field,
-            }),
-            None => Ok(Tables {
-                buf: self.buf,
-                data: 0,
-                len: 0,
-                field,
-            }),
-        }
+        let (data, bytes) = self.vector(slot, 4, field)?.unwrap_or((0, &[]));
+        Ok(Tables {
+            buf: self.buf,
+            data,
+            len: bytes.len() / 4,
+            field,
+        })
     }
 
     /// Where a vector's elements start, and their bytes, checked to fit the file.
