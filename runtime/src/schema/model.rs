@@ -758,10 +758,12 @@ impl<'a> Tensor<'a> {
 
     pub fn tensor_type(&self) -> R<TensorType> {
         let v = i8_at(&self.t, 1, 0, text!("Tensor.type"), self.loc())?;
-        TensorType::from_i8(v).ok_or(self.at()(Fault::new(
-            text!("Tensor.type"),
-            FaultKind::UnknownEnum { value: v.into() },
-        )))
+        TensorType::from_i8(v).ok_or_else(|| {
+            self.at()(Fault::new(
+                text!("Tensor.type"),
+                FaultKind::UnknownEnum { value: v.into() },
+            ))
+        })
     }
 
     /// Index into `Model.buffers`; 0 is the empty buffer every model has.
