@@ -224,7 +224,15 @@ pub enum ReadError {
 
 impl ReadError {
     pub(crate) fn at(at: Location) -> impl Fn(Fault) -> ReadError {
-        move |fault| ReadError::Malformed { at, fault }
+        move |fault| ReadError::malformed(at, fault)
+    }
+
+    /// Built out of line: errors are rare, and there are many places that
+    /// make one.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn malformed(at: Location, fault: Fault) -> ReadError {
+        ReadError::Malformed { at, fault }
     }
 }
 

@@ -63,6 +63,7 @@ impl<'a> Bytes<'a> {
     }
 
     /// The table whose position is stored as an offset at `pos`.
+    #[inline(never)]
     pub fn table_at(self, pos: usize, field: &'static str) -> Result<Table<'a>, Fault> {
         let start = self.follow(pos, field)?;
         Table::new(self, start, field)
@@ -108,12 +109,17 @@ impl<'a> Table<'a> {
 
     /// Position of field `slot` (its index in the schema, counting a union
     /// as two) if present, checked to hold `size` bytes inside the table.
+    #[inline(never)]
     fn field(&self, slot: usize, size: usize, field: &'static str) -> Result<Option<usize>, Fault> {
-        let at = 4 + 2 * slot;
-        if at + 2 > self.vtable.len() {
-            return Ok(None); // written by an older schema: the field takes its default
-        }
-        let rel = u16::from_le_bytes([self.vtable[at], self.vtable[at + 1]]) as usize;
+        // Past the vtable's end: written by an older schema, the field takes its default.
+        let entry = self
+            .vtable
+            .get(4 + 2 * slot..)
+            .and_then(<[u8]>::first_chunk);
+        let Some(&rel) = entry else {
+            return Ok(None);
+        };
+        let rel = u16::from_le_bytes(rel) as usize;
         if rel == 0 {
             return Ok(None);
         }
@@ -129,11 +135,29 @@ impl<'a> Table<'a> {
         Ok(Some(self.pos + rel))
     }
 
-    pub fn u8(&self, slot: usize, default: u8, field: &'static str) -> Result<u8, Fault> {
-        Ok(match self.field(slot, 1, field)? {
-            Some(p) => self.buf.slice(p, 1, field)?[0],
+    /// A 1-, 4- or 8-byte little-endian field, widened: every scalar read
+    /// shares this one function.
+    #[inline(never)]
+    pub(crate) fn scalar(
+        &self,
+        slot: usize,
+        size: usize,
+        default: u64,
+        field: &'static str,
+    ) -> Result<u64, Fault> {
+        Ok(match self.field(slot, size, field)? {
+            Some(p) => self
+                .buf
+                .slice(p, size, field)?
+                .iter()
+                .rev()
+                .fold(0, |v, &b| (v << 8) | u64::from(b)),
             None => default,
         })
+    }
+
+    pub fn u8(&self, slot: usize, default: u8, field: &'static str) -> Result<u8, Fault> {
+        self.scalar(slot, 1, default.into(), field).map(|v| v as u8)
     }
 
     pub fn i8(&self, slot: usize, default: i8, field: &'static str) -> Result<i8, Fault> {
@@ -145,21 +169,16 @@ impl<'a> Table<'a> {
     }
 
     pub fn i32(&self, slot: usize, default: i32, field: &'static str) -> Result<i32, Fault> {
-        match self.field(slot, 4, field)? {
-            Some(p) => self.buf.i32(p, field),
-            None => Ok(default),
-        }
+        self.u32(slot, default as u32, field).map(|v| v as i32)
     }
 
     pub fn u32(&self, slot: usize, default: u32, field: &'static str) -> Result<u32, Fault> {
-        self.i32(slot, default as i32, field).map(|v| v as u32)
+        self.scalar(slot, 4, default.into(), field)
+            .map(|v| v as u32)
     }
 
     pub fn u64(&self, slot: usize, default: u64, field: &'static str) -> Result<u64, Fault> {
-        match self.field(slot, 8, field)? {
-            Some(p) => self.buf.array(p, field).map(u64::from_le_bytes),
-            None => Ok(default),
-        }
+        self.scalar(slot, 8, default, field)
     }
 
     pub fn f32(&self, slot: usize, default: f32, field: &'static str) -> Result<f32, Fault> {
@@ -185,15 +204,13 @@ impl<'a> Table<'a> {
     }
 
     /// A vector of bytes (`[ubyte]`, or a string's bytes), if present.
+    #[inline(never)]
     pub fn bytes_vector(
         &self,
         slot: usize,
         field: &'static str,
     ) -> Result<Option<&'a [u8]>, Fault> {
-        match self.vector_start(slot, 1, field)? {
-            Some((data, len)) => self.buf.slice(data, len, field).map(Some),
-            None => Ok(None),
-        }
+        Ok(self.vector(slot, 1, field)?.map(|(_, bytes)| bytes))
     }
 
     /// A vector of 4- or 8-byte scalars; absent reads as empty.
@@ -202,40 +219,83 @@ impl<'a> Table<'a> {
         slot: usize,
         field: &'static str,
     ) -> Result<Scalars<'a, T>, Fault> {
-        match self.vector_start(slot, T::SIZE, field)? {
-            Some((data, len)) => Ok(Scalars::new(self.buf.slice(data, len * T::SIZE, field)?)),
-            None => Ok(Scalars::new(&[])),
+        self.scalar_bytes(slot, T::SIZE, field).map(Scalars::new)
+    }
+
+    /// The bytes of a vector of `size`-byte scalars; absent reads as empty.
+    /// Not generic, so that every element type shares it.
+    #[inline(never)]
+    pub(crate) fn scalar_bytes(
+        &self,
+        slot: usize,
+        size: usize,
+        field: &'static str,
+    ) -> Result<&'a [u8], Fault> {
+        Ok(self
+            .vector(slot, size, field)?
+            .map_or(&[], |(_, bytes)| bytes))
+    }
+
+    // The `_or` reads below return a default and keep the first fault in
+    // `first`: a struct of several fields is then read without a `Result`
+    // per field, each of which would copy the fault.
+
+    /// `scalar`, or `default` with the fault kept in `first`.
+    #[inline(never)]
+    pub(crate) fn scalar_or(
+        &self,
+        slot: usize,
+        size: usize,
+        default: u32,
+        field: &'static str,
+        first: &mut Option<Fault>,
+    ) -> u32 {
+        match self.scalar(slot, size, default.into(), field) {
+            Ok(v) => v as u32,
+            Err(fault) => {
+                first.get_or_insert(fault);
+                default
+            }
+        }
+    }
+
+    /// `scalar_bytes`, or no bytes with the fault kept in `first`.
+    #[inline(never)]
+    pub(crate) fn scalar_bytes_or(
+        &self,
+        slot: usize,
+        size: usize,
+        field: &'static str,
+        first: &mut Option<Fault>,
+    ) -> &'a [u8] {
+        match self.scalar_bytes(slot, size, field) {
+            Ok(v) => v,
+            Err(fault) => {
+                first.get_or_insert(fault);
+                &[]
+            }
         }
     }
 
     /// A vector of tables (as offsets); absent reads as empty.
     pub fn tables(&self, slot: usize, field: &'static str) -> Result<Tables<'a>, Fault> {
-        match self.vector_start(slot, 4, field)? {
-            Some((data, len)) => {
-                self.buf.slice(data, len * 4, field)?;
-                Ok(Tables {
-                    buf: self.buf,
-                    data,
-                    len,
-                    field,
-                })
-            }
-            None => Ok(Tables {
-                buf: self.buf,
-                data: 0,
-                len: 0,
-                field,
-            }),
-        }
+        let (data, bytes) = self.vector(slot, 4, field)?.unwrap_or((0, &[]));
+        Ok(Tables {
+            buf: self.buf,
+            data,
+            len: bytes.len() / 4,
+            field,
+        })
     }
 
-    /// Where a vector's elements start and how many there are, checked to fit the file.
-    fn vector_start(
+    /// Where a vector's elements start, and their bytes, checked to fit the file.
+    #[inline(never)]
+    fn vector(
         &self,
         slot: usize,
         elem: usize,
         field: &'static str,
-    ) -> Result<Option<(usize, usize)>, Fault> {
+    ) -> Result<Option<(usize, &'a [u8])>, Fault> {
         let Some(p) = self.field(slot, 4, field)? else {
             return Ok(None);
         };
@@ -243,10 +303,7 @@ impl<'a> Table<'a> {
         let len = self.buf.u32(start, field)? as usize;
         let data = start + 4;
         match len.checked_mul(elem) {
-            Some(bytes) => {
-                self.buf.slice(data, bytes, field)?;
-                Ok(Some((data, len)))
-            }
+            Some(bytes) => Ok(Some((data, self.buf.slice(data, bytes, field)?))),
             None => Err(Fault::new(
                 field,
                 FaultKind::OutOfBounds {

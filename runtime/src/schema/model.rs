@@ -8,7 +8,7 @@
 
 use super::enums::{BuiltinOperator, TensorType};
 use super::error::{Fault, FaultKind, Identifier, Index, Indexed, Location, ReadError};
-use super::flatbuffer::{Bytes, Scalars, Table, Tables};
+use super::flatbuffer::{Bytes, Scalar, Scalars, Table};
 use super::options::{
     BuiltinOptions, ReshapeOptions, ScalarOptions, SqueezeOptions, RESHAPE_TAG, SQUEEZE_TAG,
 };
@@ -45,6 +45,134 @@ fn tensor_index(at: Location, what: Indexed, i: Index, count: usize, optional: b
     }
 }
 
+// Every read of a view goes through one of these out-of-line functions,
+// which also turn the flatbuffer fault into a `ReadError` naming the place:
+// an accessor is then one call, and the fault-to-error conversion exists
+// once per kind of read rather than at every accessor and call site.
+
+/// A scalar field of `size` bytes, widened.
+#[inline(never)]
+fn scalar_at(
+    t: &Table<'_>,
+    slot: usize,
+    size: usize,
+    default: u32,
+    field: &'static str,
+    at: Location,
+) -> R<u32> {
+    match t.scalar(slot, size, default.into(), field) {
+        Ok(v) => Ok(v as u32),
+        Err(fault) => Err(ReadError::malformed(at, fault)),
+    }
+}
+
+#[inline(always)]
+fn u32_at(t: &Table<'_>, slot: usize, default: u32, field: &'static str, at: Location) -> R<u32> {
+    scalar_at(t, slot, 4, default, field, at)
+}
+
+#[inline(always)]
+fn i32_at(t: &Table<'_>, slot: usize, default: i32, field: &'static str, at: Location) -> R<i32> {
+    u32_at(t, slot, default as u32, field, at).map(|v| v as i32)
+}
+
+#[inline(always)]
+fn u8_at(t: &Table<'_>, slot: usize, default: u8, field: &'static str, at: Location) -> R<u8> {
+    scalar_at(t, slot, 1, default.into(), field, at).map(|v| v as u8)
+}
+
+#[inline(always)]
+fn i8_at(t: &Table<'_>, slot: usize, default: i8, field: &'static str, at: Location) -> R<i8> {
+    u8_at(t, slot, default as u8, field, at).map(|v| v as i8)
+}
+
+#[inline(always)]
+fn bool_at(
+    t: &Table<'_>,
+    slot: usize,
+    default: bool,
+    field: &'static str,
+    at: Location,
+) -> R<bool> {
+    u8_at(t, slot, default as u8, field, at).map(|v| v != 0)
+}
+
+#[inline(never)]
+fn u64_at(t: &Table<'_>, slot: usize, default: u64, field: &'static str, at: Location) -> R<u64> {
+    t.u64(slot, default, field).map_err(ReadError::at(at))
+}
+
+#[inline(never)]
+fn str_at<'a>(t: &Table<'a>, slot: usize, field: &'static str, at: Location) -> R<Option<&'a str>> {
+    t.str(slot, field).map_err(ReadError::at(at))
+}
+
+#[inline(never)]
+fn bytes_at<'a>(
+    t: &Table<'a>,
+    slot: usize,
+    field: &'static str,
+    at: Location,
+) -> R<Option<&'a [u8]>> {
+    t.bytes_vector(slot, field).map_err(ReadError::at(at))
+}
+
+#[inline(never)]
+fn scalar_bytes_at<'a>(
+    t: &Table<'a>,
+    slot: usize,
+    size: usize,
+    field: &'static str,
+    at: Location,
+) -> R<&'a [u8]> {
+    t.scalar_bytes(slot, size, field).map_err(ReadError::at(at))
+}
+
+#[inline(always)]
+fn scalars_at<'a, T: Scalar>(
+    t: &Table<'a>,
+    slot: usize,
+    field: &'static str,
+    at: Location,
+) -> R<Scalars<'a, T>> {
+    scalar_bytes_at(t, slot, T::SIZE, field, at).map(Scalars::new)
+}
+
+#[inline(never)]
+fn table_at<'a>(
+    t: &Table<'a>,
+    slot: usize,
+    field: &'static str,
+    at: Location,
+) -> R<Option<Table<'a>>> {
+    t.table(slot, field).map_err(ReadError::at(at))
+}
+
+/// Length of the table vector in `slot`.
+#[inline(never)]
+fn len_at(t: &Table<'_>, slot: usize, field: &'static str, at: Location) -> R<usize> {
+    t.tables(slot, field)
+        .map(|v| v.len())
+        .map_err(ReadError::at(at))
+}
+
+/// Entry `i` of the table vector in `slot`: a fault reading the vector is
+/// at `list`, one reading the entry at `item`.
+#[inline(never)]
+fn get_at<'a>(
+    t: &Table<'a>,
+    slot: usize,
+    i: usize,
+    field: &'static str,
+    list: Location,
+    item: Location,
+) -> R<Table<'a>> {
+    t.tables(slot, field)
+        .map_err(ReadError::at(list))?
+        .get(i)
+        .map_err(ReadError::at(item))
+}
+
 impl<'a> Model<'a> {
     /// Reads and checks a model. Every index and offset the runtime uses is
     /// checked here; the error names the first problem found.
@@ -72,19 +200,19 @@ impl<'a> Model<'a> {
         if &ident != b"TFL3" {
             return Err(ReadError::BadIdentifier(Identifier(ident)));
         }
-        let root = Bytes(bytes)
-            .table_at(0, text!("root table"))
-            .map_err(ReadError::at(Location::Model))?;
-        let model = Model { bytes, root };
-        let version = model.version()?;
-        if version != SCHEMA_VERSION {
-            return Err(ReadError::UnsupportedVersion(version));
+        let root = match Bytes(bytes).table_at(0, text!("root table")) {
+            Ok(root) => root,
+            Err(fault) => return Err(ReadError::malformed(Location::Model, fault)),
+        };
+        match root.u32(0, 0, text!("Model.version")) {
+            Ok(SCHEMA_VERSION) => Ok(Model { bytes, root }),
+            Ok(version) => Err(ReadError::UnsupportedVersion(version)),
+            Err(fault) => Err(ReadError::malformed(Location::Model, fault)),
         }
-        Ok(model)
     }
 
-    fn at(&self) -> impl Fn(Fault) -> ReadError {
-        ReadError::at(Location::Model)
+    fn loc(&self) -> Location {
+        Location::Model
     }
 
     /// The whole file.
@@ -93,57 +221,63 @@ impl<'a> Model<'a> {
     }
 
     pub fn version(&self) -> R<u32> {
-        self.root
-            .u32(0, 0, text!("Model.version"))
-            .map_err(self.at())
+        u32_at(&self.root, 0, 0, text!("Model.version"), self.loc())
     }
 
     pub fn description(&self) -> R<Option<&'a str>> {
-        self.root
-            .str(3, text!("Model.description"))
-            .map_err(self.at())
-    }
-
-    fn list(&self, slot: usize, field: &'static str) -> R<Tables<'a>> {
-        self.root.tables(slot, field).map_err(self.at())
+        str_at(&self.root, 3, text!("Model.description"), self.loc())
     }
 
     pub fn operator_codes_len(&self) -> R<usize> {
-        Ok(self.list(1, text!("Model.operator_codes"))?.len())
+        len_at(
+            &self.root,
+            1,
+            text!("Model.operator_codes"),
+            Location::Model,
+        )
     }
 
     pub fn operator_code(&self, i: usize) -> R<OperatorCode<'a>> {
-        let at = Location::OperatorCode(i);
-        let t = self
-            .list(1, text!("Model.operator_codes"))?
-            .get(i)
-            .map_err(ReadError::at(at))?;
+        let t = get_at(
+            &self.root,
+            1,
+            i,
+            text!("Model.operator_codes"),
+            Location::Model,
+            Location::OperatorCode(i),
+        )?;
         Ok(OperatorCode { t, index: i })
     }
 
     pub fn subgraphs_len(&self) -> R<usize> {
-        Ok(self.list(2, text!("Model.subgraphs"))?.len())
+        len_at(&self.root, 2, text!("Model.subgraphs"), Location::Model)
     }
 
     pub fn subgraph(&self, i: usize) -> R<Subgraph<'a>> {
-        let at = Location::Subgraph(i);
-        let t = self
-            .list(2, text!("Model.subgraphs"))?
-            .get(i)
-            .map_err(ReadError::at(at))?;
+        let t = get_at(
+            &self.root,
+            2,
+            i,
+            text!("Model.subgraphs"),
+            Location::Model,
+            Location::Subgraph(i),
+        )?;
         Ok(Subgraph { t, index: i })
     }
 
     pub fn buffers_len(&self) -> R<usize> {
-        Ok(self.list(4, text!("Model.buffers"))?.len())
+        len_at(&self.root, 4, text!("Model.buffers"), Location::Model)
     }
 
     pub fn buffer(&self, i: usize) -> R<Buffer<'a>> {
-        let at = Location::Buffer(i);
-        let t = self
-            .list(4, text!("Model.buffers"))?
-            .get(i)
-            .map_err(ReadError::at(at))?;
+        let t = get_at(
+            &self.root,
+            4,
+            i,
+            text!("Model.buffers"),
+            Location::Model,
+            Location::Buffer(i),
+        )?;
         Ok(Buffer {
             t,
             index: i,
@@ -153,34 +287,43 @@ impl<'a> Model<'a> {
 
     /// The deprecated `metadata_buffer` list of buffer indices.
     pub fn metadata_buffer(&self) -> R<Scalars<'a, i32>> {
-        self.root
-            .scalars(5, text!("Model.metadata_buffer"))
-            .map_err(self.at())
+        scalars_at(&self.root, 5, text!("Model.metadata_buffer"), self.loc())
     }
 
     pub fn metadata_len(&self) -> R<usize> {
-        Ok(self.list(6, text!("Model.metadata"))?.len())
+        len_at(&self.root, 6, text!("Model.metadata"), Location::Model)
     }
 
     pub fn metadata(&self, i: usize) -> R<Metadata<'a>> {
-        let at = Location::Metadata(i);
-        let t = self
-            .list(6, text!("Model.metadata"))?
-            .get(i)
-            .map_err(ReadError::at(at))?;
+        let t = get_at(
+            &self.root,
+            6,
+            i,
+            text!("Model.metadata"),
+            Location::Model,
+            Location::Metadata(i),
+        )?;
         Ok(Metadata { t, index: i })
     }
 
     pub fn signature_defs_len(&self) -> R<usize> {
-        Ok(self.list(7, text!("Model.signature_defs"))?.len())
+        len_at(
+            &self.root,
+            7,
+            text!("Model.signature_defs"),
+            Location::Model,
+        )
     }
 
     pub fn signature_def(&self, i: usize) -> R<SignatureDef<'a>> {
-        let at = Location::SignatureDef(i);
-        let t = self
-            .list(7, text!("Model.signature_defs"))?
-            .get(i)
-            .map_err(ReadError::at(at))?;
+        let t = get_at(
+            &self.root,
+            7,
+            i,
+            text!("Model.signature_defs"),
+            Location::Model,
+            Location::SignatureDef(i),
+        )?;
         Ok(SignatureDef { t, index: i })
     }
 
@@ -188,7 +331,10 @@ impl<'a> Model<'a> {
     pub fn metadata_named(&self, name: &str) -> R<Option<&'a [u8]>> {
         for i in 0..self.metadata_len()? {
             let m = self.metadata(i)?;
-            if m.name()? == Some(name) {
+            // Compared as bytes: a name that is not UTF-8 cannot match, and
+            // the lookup need not carry a UTF-8 check.
+            let found = bytes_at(&m.t, 0, text!("Metadata.name"), m.location())?;
+            if found == Some(name.as_bytes()) {
                 let b = m.buffer()?;
                 return self.buffer(b as usize).and_then(|b| b.data()).map(Some);
             }
@@ -367,46 +513,74 @@ pub enum OpKind<'a> {
 }
 
 impl<'a> OperatorCode<'a> {
-    fn at(&self) -> impl Fn(Fault) -> ReadError {
-        ReadError::at(Location::OperatorCode(self.index))
+    fn loc(&self) -> Location {
+        Location::OperatorCode(self.index)
     }
 
     pub fn deprecated_builtin_code(&self) -> R<i8> {
-        self.t
-            .i8(0, 0, text!("OperatorCode.deprecated_builtin_code"))
-            .map_err(self.at())
+        i8_at(
+            &self.t,
+            0,
+            0,
+            text!("OperatorCode.deprecated_builtin_code"),
+            self.loc(),
+        )
     }
 
     pub fn custom_code(&self) -> R<Option<&'a str>> {
-        self.t
-            .str(1, text!("OperatorCode.custom_code"))
-            .map_err(self.at())
+        str_at(&self.t, 1, text!("OperatorCode.custom_code"), self.loc())
     }
 
     pub fn version(&self) -> R<i32> {
-        self.t
-            .i32(2, 1, text!("OperatorCode.version"))
-            .map_err(self.at())
+        i32_at(&self.t, 2, 1, text!("OperatorCode.version"), self.loc())
     }
 
     pub fn builtin_code_field(&self) -> R<i32> {
-        self.t
-            .i32(3, 0, text!("OperatorCode.builtin_code"))
-            .map_err(self.at())
+        i32_at(
+            &self.t,
+            3,
+            0,
+            text!("OperatorCode.builtin_code"),
+            self.loc(),
+        )
     }
 
     /// The operator: the larger of `builtin_code` and
     /// `deprecated_builtin_code` (old files fill only the latter, new ones
     /// write 127 there for codes that do not fit a byte).
     pub fn builtin_code(&self) -> R<BuiltinOperator> {
-        let old = self.deprecated_builtin_code()? as i32;
-        let new = self.builtin_code_field()?;
-        Ok(BuiltinOperator(old.max(new)))
+        let mut first = None;
+        let code = self.code_or(&mut first);
+        match first {
+            Some(fault) => Err(ReadError::malformed(self.loc(), fault)),
+            None => Ok(code),
+        }
+    }
+
+    /// `builtin_code`, with a fault kept in `first` (the first one found
+    /// of the two fields), so that it becomes an error only once.
+    #[inline(always)]
+    fn code_or(&self, first: &mut Option<Fault>) -> BuiltinOperator {
+        let old = self.t.scalar_or(
+            0,
+            1,
+            0,
+            text!("OperatorCode.deprecated_builtin_code"),
+            first,
+        );
+        let new = self
+            .t
+            .scalar_or(3, 4, 0, text!("OperatorCode.builtin_code"), first);
+        BuiltinOperator(i32::from(old as u8 as i8).max(new as i32))
     }
 
     /// Builtin or custom; a custom operator must name its custom code.
     pub fn kind(&self) -> R<OpKind<'a>> {
-        let code = self.builtin_code()?;
+        let mut first = None;
+        let code = self.code_or(&mut first);
+        if let Some(fault) = first {
+            return Err(ReadError::malformed(self.loc(), fault));
+        }
         if code == BuiltinOperator::CUSTOM {
             match self.custom_code()? {
                 Some(name) => Ok(OpKind::Custom(name)),
@@ -440,45 +614,50 @@ pub struct Buffer<'a> {
 }
 
 impl<'a> Buffer<'a> {
+    fn loc(&self) -> Location {
+        Location::Buffer(self.index)
+    }
+
     fn at(&self) -> impl Fn(Fault) -> ReadError {
-        ReadError::at(Location::Buffer(self.index))
+        ReadError::at(self.loc())
     }
 
     pub fn offset(&self) -> R<u64> {
-        self.t.u64(1, 0, text!("Buffer.offset")).map_err(self.at())
+        u64_at(&self.t, 1, 0, text!("Buffer.offset"), self.loc())
     }
 
     pub fn size(&self) -> R<u64> {
-        self.t.u64(2, 0, text!("Buffer.size")).map_err(self.at())
+        u64_at(&self.t, 2, 0, text!("Buffer.size"), self.loc())
     }
 
     /// The buffer's bytes: inline in the flatbuffer, or (for models over
     /// 2 GB, and models written that way) at `offset`/`size` from the start
     /// of the file. Empty when the buffer has neither.
     pub fn data(&self) -> R<&'a [u8]> {
-        let offset = self.offset()?;
+        self.data_fault().map_err(self.at())
+    }
+
+    /// `data` with the fault not yet placed (see `Tensor::quantization`).
+    fn data_fault(&self) -> Result<&'a [u8], Fault> {
+        let offset = self.t.u64(1, 0, text!("Buffer.offset"))?;
         if offset > 1 {
-            let size = self.size()?;
-            let fault = Fault::new(
-                text!("Buffer.offset"),
-                FaultKind::OutOfBounds {
-                    pos: offset.min(usize::MAX as u64) as usize,
-                    len: size.min(usize::MAX as u64) as usize,
-                    file_len: self.file.len(),
-                },
-            );
-            let end = offset.checked_add(size).ok_or(fault).map_err(self.at())?;
-            if end > self.file.len() as u64 {
-                return Err(self.at()(fault));
-            }
-            let data = self.file.get(offset as usize..end as usize);
-            return data.ok_or(fault).map_err(self.at());
+            let size = self.t.u64(2, 0, text!("Buffer.size"))?;
+            let data = offset
+                .checked_add(size)
+                .filter(|&end| end <= self.file.len() as u64)
+                .and_then(|end| self.file.get(offset as usize..end as usize));
+            return data.ok_or_else(|| {
+                Fault::new(
+                    text!("Buffer.offset"),
+                    FaultKind::OutOfBounds {
+                        pos: offset.min(usize::MAX as u64) as usize,
+                        len: size.min(usize::MAX as u64) as usize,
+                        file_len: self.file.len(),
+                    },
+                )
+            });
         }
-        Ok(self
-            .t
-            .bytes_vector(0, text!("Buffer.data"))
-            .map_err(self.at())?
-            .unwrap_or(&[]))
+        Ok(self.t.bytes_vector(0, text!("Buffer.data"))?.unwrap_or(&[]))
     }
 }
 
@@ -490,8 +669,8 @@ pub struct Subgraph<'a> {
 }
 
 impl<'a> Subgraph<'a> {
-    fn at(&self) -> impl Fn(Fault) -> ReadError {
-        ReadError::at(Location::Subgraph(self.index))
+    fn loc(&self) -> Location {
+        Location::Subgraph(self.index)
     }
 
     pub fn index(&self) -> usize {
@@ -499,15 +678,11 @@ impl<'a> Subgraph<'a> {
     }
 
     pub fn name(&self) -> R<Option<&'a str>> {
-        self.t.str(4, text!("SubGraph.name")).map_err(self.at())
+        str_at(&self.t, 4, text!("SubGraph.name"), self.loc())
     }
 
     pub fn tensors_len(&self) -> R<usize> {
-        Ok(self
-            .t
-            .tables(0, text!("SubGraph.tensors"))
-            .map_err(self.at())?
-            .len())
+        len_at(&self.t, 0, text!("SubGraph.tensors"), self.loc())
     }
 
     pub fn tensor(&self, i: usize) -> R<Tensor<'a>> {
@@ -515,11 +690,7 @@ impl<'a> Subgraph<'a> {
             subgraph: self.index,
             index: i,
         };
-        let t = self
-            .t
-            .tables(0, text!("SubGraph.tensors"))
-            .and_then(|v| v.get(i))
-            .map_err(ReadError::at(at))?;
+        let t = get_at(&self.t, 0, i, text!("SubGraph.tensors"), at, at)?;
         Ok(Tensor {
             t,
             subgraph: self.index,
@@ -528,23 +699,15 @@ impl<'a> Subgraph<'a> {
     }
 
     pub fn inputs(&self) -> R<Scalars<'a, i32>> {
-        self.t
-            .scalars(1, text!("SubGraph.inputs"))
-            .map_err(self.at())
+        scalars_at(&self.t, 1, text!("SubGraph.inputs"), self.loc())
     }
 
     pub fn outputs(&self) -> R<Scalars<'a, i32>> {
-        self.t
-            .scalars(2, text!("SubGraph.outputs"))
-            .map_err(self.at())
+        scalars_at(&self.t, 2, text!("SubGraph.outputs"), self.loc())
     }
 
     pub fn operators_len(&self) -> R<usize> {
-        Ok(self
-            .t
-            .tables(3, text!("SubGraph.operators"))
-            .map_err(self.at())?
-            .len())
+        len_at(&self.t, 3, text!("SubGraph.operators"), self.loc())
     }
 
     pub fn operator(&self, i: usize) -> R<Operator<'a>> {
@@ -552,11 +715,7 @@ impl<'a> Subgraph<'a> {
             subgraph: self.index,
             index: i,
         };
-        let t = self
-            .t
-            .tables(3, text!("SubGraph.operators"))
-            .and_then(|v| v.get(i))
-            .map_err(ReadError::at(at))?;
+        let t = get_at(&self.t, 3, i, text!("SubGraph.operators"), at, at)?;
         Ok(Operator {
             t,
             subgraph: self.index,
@@ -581,6 +740,10 @@ impl<'a> Tensor<'a> {
         }
     }
 
+    fn loc(&self) -> Location {
+        self.location()
+    }
+
     fn at(&self) -> impl Fn(Fault) -> ReadError {
         ReadError::at(self.location())
     }
@@ -590,79 +753,81 @@ impl<'a> Tensor<'a> {
     }
 
     pub fn shape(&self) -> R<Scalars<'a, i32>> {
-        self.t.scalars(0, text!("Tensor.shape")).map_err(self.at())
+        scalars_at(&self.t, 0, text!("Tensor.shape"), self.loc())
     }
 
     pub fn tensor_type(&self) -> R<TensorType> {
-        let v = self.t.i8(1, 0, text!("Tensor.type")).map_err(self.at())?;
-        TensorType::from_i8(v).ok_or(self.at()(Fault::new(
-            text!("Tensor.type"),
-            FaultKind::UnknownEnum { value: v.into() },
-        )))
+        let v = i8_at(&self.t, 1, 0, text!("Tensor.type"), self.loc())?;
+        TensorType::from_i8(v).ok_or_else(|| {
+            self.at()(Fault::new(
+                text!("Tensor.type"),
+                FaultKind::UnknownEnum { value: v.into() },
+            ))
+        })
     }
 
     /// Index into `Model.buffers`; 0 is the empty buffer every model has.
     pub fn buffer(&self) -> R<u32> {
-        self.t.u32(2, 0, text!("Tensor.buffer")).map_err(self.at())
+        u32_at(&self.t, 2, 0, text!("Tensor.buffer"), self.loc())
     }
 
     pub fn name(&self) -> R<Option<&'a str>> {
-        self.t.str(3, text!("Tensor.name")).map_err(self.at())
+        str_at(&self.t, 3, text!("Tensor.name"), self.loc())
     }
 
     pub fn quantization(&self) -> R<Option<Quantization<'a>>> {
-        let at = self.at();
-        let Some(q) = self.t.table(4, text!("Tensor.quantization")).map_err(&at)? else {
+        self.quantization_fault().map_err(self.at())
+    }
+
+    /// `quantization` with the fault not yet placed: it becomes an error
+    /// once, whichever read made it.
+    fn quantization_fault(&self) -> Result<Option<Quantization<'a>>, Fault> {
+        let Some(q) = self.t.table(4, text!("Tensor.quantization"))? else {
             return Ok(None);
         };
+        let mut first = None;
+        let f = &mut first;
         let quant = Quantization {
-            min: q
-                .scalars(0, text!("QuantizationParameters.min"))
-                .map_err(&at)?,
-            max: q
-                .scalars(1, text!("QuantizationParameters.max"))
-                .map_err(&at)?,
-            scale: q
-                .scalars(2, text!("QuantizationParameters.scale"))
-                .map_err(&at)?,
-            zero_point: q
-                .scalars(3, text!("QuantizationParameters.zero_point"))
-                .map_err(&at)?,
-            details_type: q
-                .u8(4, 0, text!("QuantizationParameters.details_type"))
-                .map_err(&at)?,
-            quantized_dimension: q
-                .i32(6, 0, text!("QuantizationParameters.quantized_dimension"))
-                .map_err(&at)?,
+            min: Scalars::new(q.scalar_bytes_or(0, 4, text!("QuantizationParameters.min"), f)),
+            max: Scalars::new(q.scalar_bytes_or(1, 4, text!("QuantizationParameters.max"), f)),
+            scale: Scalars::new(q.scalar_bytes_or(2, 4, text!("QuantizationParameters.scale"), f)),
+            zero_point: Scalars::new(q.scalar_bytes_or(
+                3,
+                8,
+                text!("QuantizationParameters.zero_point"),
+                f,
+            )),
+            details_type: q.scalar_or(4, 1, 0, text!("QuantizationParameters.details_type"), f)
+                as u8,
+            quantized_dimension: q.scalar_or(
+                6,
+                4,
+                0,
+                text!("QuantizationParameters.quantized_dimension"),
+                f,
+            ) as i32,
         };
-        Ok(Some(quant))
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(Some(quant)),
+        }
     }
 
     pub fn is_variable(&self) -> R<bool> {
-        self.t
-            .bool(5, false, text!("Tensor.is_variable"))
-            .map_err(self.at())
+        bool_at(&self.t, 5, false, text!("Tensor.is_variable"), self.loc())
     }
 
     /// Whether the tensor is sparse (the runtime does not run sparse tensors).
     pub fn is_sparse(&self) -> R<bool> {
-        Ok(self
-            .t
-            .table(6, text!("Tensor.sparsity"))
-            .map_err(self.at())?
-            .is_some())
+        Ok(table_at(&self.t, 6, text!("Tensor.sparsity"), self.loc())?.is_some())
     }
 
     pub fn shape_signature(&self) -> R<Scalars<'a, i32>> {
-        self.t
-            .scalars(7, text!("Tensor.shape_signature"))
-            .map_err(self.at())
+        scalars_at(&self.t, 7, text!("Tensor.shape_signature"), self.loc())
     }
 
     pub fn has_rank(&self) -> R<bool> {
-        self.t
-            .bool(8, false, text!("Tensor.has_rank"))
-            .map_err(self.at())
+        bool_at(&self.t, 8, false, text!("Tensor.has_rank"), self.loc())
     }
 
     fn verify(&self) -> R<()> {
@@ -707,6 +872,10 @@ impl<'a> Operator<'a> {
         }
     }
 
+    fn loc(&self) -> Location {
+        self.location()
+    }
+
     fn at(&self) -> impl Fn(Fault) -> ReadError {
         ReadError::at(self.location())
     }
@@ -716,77 +885,71 @@ impl<'a> Operator<'a> {
     }
 
     pub fn opcode_index(&self) -> R<u32> {
-        self.t
-            .u32(0, 0, text!("Operator.opcode_index"))
-            .map_err(self.at())
+        u32_at(&self.t, 0, 0, text!("Operator.opcode_index"), self.loc())
     }
 
     /// Input tensor indices; `-1` marks an optional input left out.
     pub fn inputs(&self) -> R<Scalars<'a, i32>> {
-        self.t
-            .scalars(1, text!("Operator.inputs"))
-            .map_err(self.at())
+        scalars_at(&self.t, 1, text!("Operator.inputs"), self.loc())
     }
 
     pub fn outputs(&self) -> R<Scalars<'a, i32>> {
-        self.t
-            .scalars(2, text!("Operator.outputs"))
-            .map_err(self.at())
+        scalars_at(&self.t, 2, text!("Operator.outputs"), self.loc())
     }
 
     pub fn intermediates(&self) -> R<Scalars<'a, i32>> {
-        self.t
-            .scalars(8, text!("Operator.intermediates"))
-            .map_err(self.at())
+        scalars_at(&self.t, 8, text!("Operator.intermediates"), self.loc())
     }
 
     /// The builtin options union, if the operator has one.
     pub fn builtin_options(&self) -> R<Option<BuiltinOptions<'a>>> {
-        let at = self.at();
-        let tag = self
-            .t
-            .u8(3, 0, text!("Operator.builtin_options_type"))
-            .map_err(&at)?;
+        self.union().map_err(self.at())
+    }
+
+    /// `builtin_options` with the fault not yet placed: the callers below
+    /// turn a fault into an error once, whichever read made it.
+    fn union(&self) -> Result<Option<BuiltinOptions<'a>>, Fault> {
+        let tag = self.t.u8(3, 0, text!("Operator.builtin_options_type"))?;
         if tag == 0 {
             return Ok(None);
         }
         if tag as usize > BUILTIN_OPTIONS_NAMES.len() {
-            return Err(at(Fault::new(
+            return Err(Fault::new(
                 text!("Operator.builtin_options_type"),
                 FaultKind::UnknownEnum { value: tag.into() },
-            )));
+            ));
         }
-        match self
-            .t
-            .table(4, text!("Operator.builtin_options"))
-            .map_err(&at)?
-        {
-            Some(table) => Ok(Some(BuiltinOptions { tag, table })),
-            None => Ok(None),
-        }
+        let table = self.t.table(4, text!("Operator.builtin_options"))?;
+        Ok(table.map(|table| BuiltinOptions { tag, table }))
     }
 
     /// Tag of the second options union (`BuiltinOptions2`, for StableHLO ops).
     pub fn builtin_options_2_type(&self) -> R<u8> {
-        self.t
-            .u8(11, 0, text!("Operator.builtin_options_2_type"))
-            .map_err(self.at())
+        u8_at(
+            &self.t,
+            11,
+            0,
+            text!("Operator.builtin_options_2_type"),
+            self.loc(),
+        )
     }
 
     /// The options as `O`, or `O`'s defaults when the operator has none. Options
     /// of another type are an error.
     pub fn options<O: ScalarOptions>(&self) -> R<O> {
-        match self.builtin_options()? {
-            None => Ok(O::default()),
-            Some(o) if o.tag == O::TAG => O::read(&o.table).map_err(self.at()),
-            Some(o) => Err(self.at()(Fault::new(
+        let options = match self.union() {
+            Ok(None) => Ok(O::default()),
+            Ok(Some(o)) if o.tag == O::TAG => O::read(&o.table),
+            Ok(Some(o)) => Err(Fault::new(
                 text!("Operator.builtin_options"),
                 FaultKind::WrongUnionType {
                     found: o.tag,
                     expected: O::TAG,
                 },
-            ))),
-        }
+            )),
+            Err(fault) => Err(fault),
+        };
+        options.map_err(self.at())
     }
 
     pub fn reshape_options(&self) -> R<Option<ReshapeOptions<'a>>> {
@@ -809,21 +972,26 @@ impl<'a> Operator<'a> {
 
     /// Custom options (a FlexBuffer for custom ops), if any.
     pub fn custom_options(&self) -> R<Option<&'a [u8]>> {
-        self.t
-            .bytes_vector(5, text!("Operator.custom_options"))
-            .map_err(self.at())
+        bytes_at(&self.t, 5, text!("Operator.custom_options"), self.loc())
     }
 
     pub fn custom_options_format(&self) -> R<i8> {
-        self.t
-            .i8(6, 0, text!("Operator.custom_options_format"))
-            .map_err(self.at())
+        i8_at(
+            &self.t,
+            6,
+            0,
+            text!("Operator.custom_options_format"),
+            self.loc(),
+        )
     }
 
     pub fn mutating_variable_inputs(&self) -> R<Option<&'a [u8]>> {
-        self.t
-            .bytes_vector(7, text!("Operator.mutating_variable_inputs"))
-            .map_err(self.at())
+        bytes_at(
+            &self.t,
+            7,
+            text!("Operator.mutating_variable_inputs"),
+            self.loc(),
+        )
     }
 
     fn verify_options(&self) -> R<()> {
@@ -836,9 +1004,7 @@ impl<'a> Operator<'a> {
             )));
         }
         if tag2 != 0 {
-            self.t
-                .table(12, text!("Operator.builtin_options_2"))
-                .map_err(self.at())?;
+            table_at(&self.t, 12, text!("Operator.builtin_options_2"), self.loc())?;
         }
         self.custom_options()?;
         self.custom_options_format()?;
@@ -864,15 +1030,11 @@ impl<'a> Metadata<'a> {
     }
 
     pub fn name(&self) -> R<Option<&'a str>> {
-        self.t
-            .str(0, text!("Metadata.name"))
-            .map_err(ReadError::at(self.location()))
+        str_at(&self.t, 0, text!("Metadata.name"), self.location())
     }
 
     pub fn buffer(&self) -> R<u32> {
-        self.t
-            .u32(1, 0, text!("Metadata.buffer"))
-            .map_err(ReadError::at(self.location()))
+        u32_at(&self.t, 1, 0, text!("Metadata.buffer"), self.location())
     }
 }
 
@@ -896,38 +1058,42 @@ impl<'a> SignatureDef<'a> {
     }
 
     pub fn signature_key(&self) -> R<Option<&'a str>> {
-        self.t
-            .str(2, text!("SignatureDef.signature_key"))
-            .map_err(ReadError::at(self.location()))
+        str_at(
+            &self.t,
+            2,
+            text!("SignatureDef.signature_key"),
+            self.location(),
+        )
     }
 
     pub fn subgraph_index(&self) -> R<u32> {
-        self.t
-            .u32(4, 0, text!("SignatureDef.subgraph_index"))
-            .map_err(ReadError::at(self.location()))
+        u32_at(
+            &self.t,
+            4,
+            0,
+            text!("SignatureDef.subgraph_index"),
+            self.location(),
+        )
     }
 
-    fn maps(&self, outputs: bool) -> R<Tables<'a>> {
-        let (slot, field) = if outputs {
+    fn maps(&self, outputs: bool) -> (usize, &'static str) {
+        if outputs {
             (1, text!("SignatureDef.outputs"))
         } else {
             (0, text!("SignatureDef.inputs"))
-        };
-        self.t
-            .tables(slot, field)
-            .map_err(ReadError::at(self.location()))
+        }
     }
 
     /// Number of named inputs (`outputs == false`) or outputs.
     pub fn tensor_maps_len(&self, outputs: bool) -> R<usize> {
-        Ok(self.maps(outputs)?.len())
+        let (slot, field) = self.maps(outputs);
+        len_at(&self.t, slot, field, self.location())
     }
 
     pub fn tensor_map(&self, outputs: bool, i: usize) -> R<TensorMap<'a>> {
-        let t = self
-            .maps(outputs)?
-            .get(i)
-            .map_err(ReadError::at(self.location()))?;
+        let (slot, field) = self.maps(outputs);
+        let at = self.location();
+        let t = get_at(&self.t, slot, i, field, at, at)?;
         Ok(TensorMap {
             t,
             at: self.location(),
@@ -937,15 +1103,11 @@ impl<'a> SignatureDef<'a> {
 
 impl<'a> TensorMap<'a> {
     pub fn name(&self) -> R<Option<&'a str>> {
-        self.t
-            .str(0, text!("TensorMap.name"))
-            .map_err(ReadError::at(self.at))
+        str_at(&self.t, 0, text!("TensorMap.name"), self.at)
     }
 
     pub fn tensor_index(&self) -> R<u32> {
-        self.t
-            .u32(1, 0, text!("TensorMap.tensor_index"))
-            .map_err(ReadError::at(self.at))
+        u32_at(&self.t, 1, 0, text!("TensorMap.tensor_index"), self.at)
     }
 }
 

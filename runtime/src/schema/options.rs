@@ -100,6 +100,95 @@ enum_field!(
     TensorType
 );
 
+/// How an option field is stored: its size in bytes and its bits, widened
+/// to `u32`, so that every field is read by one non-generic function.
+trait Bits: Copy {
+    const SIZE: usize;
+    fn to_bits(self) -> u32;
+    /// `None` for a value the schema does not define.
+    fn from_bits(bits: u32) -> Option<Self>;
+}
+
+impl Bits for i32 {
+    const SIZE: usize = 4;
+    fn to_bits(self) -> u32 {
+        self as u32
+    }
+    fn from_bits(bits: u32) -> Option<Self> {
+        Some(bits as i32)
+    }
+}
+
+impl Bits for f32 {
+    const SIZE: usize = 4;
+    fn to_bits(self) -> u32 {
+        f32::to_bits(self)
+    }
+    fn from_bits(bits: u32) -> Option<Self> {
+        Some(f32::from_bits(bits))
+    }
+}
+
+impl Bits for bool {
+    const SIZE: usize = 1;
+    fn to_bits(self) -> u32 {
+        self.into()
+    }
+    fn from_bits(bits: u32) -> Option<Self> {
+        Some(bits != 0)
+    }
+}
+
+macro_rules! enum_bits {
+    ($($t:ty),*) => {$(
+        impl Bits for $t {
+            const SIZE: usize = 1;
+            fn to_bits(self) -> u32 {
+                self as i8 as u8 as u32
+            }
+            fn from_bits(bits: u32) -> Option<Self> {
+                <$t>::from_i8(bits as u8 as i8)
+            }
+        }
+    )*};
+}
+enum_bits!(
+    Padding,
+    Activation,
+    FullyConnectedWeightsFormat,
+    MirrorPadMode,
+    TensorType
+);
+
+/// Field `slot` as `OptionField::read` reads it, or `default` with the
+/// fault kept in `first` (if it is the first): an options struct is then
+/// read without a `Result` per field, which would copy the fault at each.
+#[inline(always)]
+fn field<T: Bits>(
+    t: &Table<'_>,
+    slot: usize,
+    default: T,
+    name: &'static str,
+    first: &mut Option<Fault>,
+) -> T {
+    let bits = t.scalar_or(slot, T::SIZE, default.to_bits(), name, first);
+    match T::from_bits(bits) {
+        Some(v) => v,
+        None => {
+            unknown(name, bits, first);
+            default
+        }
+    }
+}
+
+/// An enum field's byte the schema does not define.
+#[cold]
+#[inline(never)]
+fn unknown(name: &'static str, bits: u32, first: &mut Option<Fault>) {
+    let value = (bits as u8 as i8).into();
+    first.get_or_insert(Fault::new(name, FaultKind::UnknownEnum { value }));
+}
+
 /// Options structs made only of scalar fields.
 pub trait ScalarOptions: Sized + Default {
     /// The union tag of this options table.
@@ -126,10 +215,15 @@ macro_rules! options {
             const TAG: u8 = tag_of(stringify!($name));
             #[allow(unused_variables)]
             fn read(t: &Table<'_>) -> Result<Self, Fault> {
-                Ok($name {
-                    $($field: <$ty as OptionField>::read(
-                        t, $slot, $default, text!(concat!(stringify!($name), ".", stringify!($field))))?),*
-                })
+                let mut first = None;
+                let options = $name {
+                    $($field: field(
+                        t, $slot, $default, text!(concat!(stringify!($name), ".", stringify!($field))), &mut first)),*
+                };
+                match first {
+                    Some(fault) => Err(fault),
+                    None => Ok(options),
+                }
             }
         }
     )*
