@@ -1419,14 +1419,14 @@ mod tests {
         assert!(matches!(
             i.input(5),
             Err(Error::NoSuchTensor {
-                kind: "input",
                 index: 5,
-                count: 2
+                count: 2,
+                ..
             })
         ));
         assert!(matches!(
             i.output(1),
-            Err(Error::NoSuchTensor { kind: "output", .. })
+            Err(Error::NoSuchTensor { index: 1, .. })
         ));
         let info = i.io_info(false, 1).unwrap();
         assert_eq!(

@@ -18,7 +18,7 @@ use super::tables::{BUILTIN_OPTIONS2_NAMES, BUILTIN_OPTIONS_NAMES};
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// Name of the metadata entry that carries an offline memory plan.
-pub const OFFLINE_MEMORY_ALLOCATION: &str = text!("OfflineMemoryAllocation");
+pub const OFFLINE_MEMORY_ALLOCATION: &str = "OfflineMemoryAllocation";
 
 /// A checked, zero-copy view of a `.tflite` file.
 #[derive(Clone, Copy, Debug)]
