@@ -150,7 +150,7 @@ pub const KERNEL_INT8_ONLY: Kernel = Kernel {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cases, enough, refused_as_not_int8, same, Rng};
+    use super::super::testing::{enough, refused_as_not_int8, same, same_on_random, Rng};
     use crate::schema::{op, TensorType};
     use crate::testing::{fb, OpTest, T};
     use std::vec::Vec;
@@ -218,15 +218,7 @@ mod tests {
 
     #[test]
     fn matches_the_reference_on_random_cases() {
-        let mut ran = 0;
-        for seed in 0..cases(600) {
-            ran += usize::from(same(
-                super::KERNEL,
-                crate::kernels::add::KERNEL,
-                random_add(seed),
-                &std::format!("seed {seed}"),
-            ));
-        }
+        let ran = same_on_random(super::KERNEL, crate::kernels::add::KERNEL, 600, random_add);
         assert!(enough(ran, 550), "only {ran} cases ran");
     }
 
@@ -285,15 +277,12 @@ mod tests {
 
     #[test]
     fn the_int8_only_kernel_matches_the_reference_and_refuses_other_types() {
-        let mut ran = 0;
-        for seed in 0..cases(200) {
-            ran += usize::from(same(
-                super::KERNEL_INT8_ONLY,
-                crate::kernels::add::KERNEL,
-                random_add(seed),
-                &std::format!("seed {seed}"),
-            ));
-        }
+        let ran = same_on_random(
+            super::KERNEL_INT8_ONLY,
+            crate::kernels::add::KERNEL,
+            200,
+            random_add,
+        );
         assert!(enough(ran, 180), "only {ran} cases ran");
         for make in [float_add, int32_add, int16_add] {
             refused_as_not_int8(super::KERNEL_INT8_ONLY, make());

@@ -118,7 +118,7 @@ pub const KERNEL_INT8_ONLY: Kernel = Kernel {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cases, enough, refused_as_not_int8, same, Rng};
+    use super::super::testing::{enough, refused_as_not_int8, same, same_on_random, Rng};
     use crate::schema::{op, TensorType};
     use crate::testing::{fb, OpTest, T};
 
@@ -199,15 +199,12 @@ mod tests {
 
     #[test]
     fn matches_the_reference_on_random_cases() {
-        let mut ran = 0;
-        for seed in 0..cases(600) {
-            ran += usize::from(same(
-                super::KERNEL,
-                crate::kernels::average_pool_2d::KERNEL,
-                random_pool(seed),
-                &std::format!("seed {seed}"),
-            ));
-        }
+        let ran = same_on_random(
+            super::KERNEL,
+            crate::kernels::average_pool_2d::KERNEL,
+            600,
+            random_pool,
+        );
         assert!(enough(ran, 450), "only {ran} cases ran");
     }
 
@@ -234,15 +231,12 @@ mod tests {
 
     #[test]
     fn the_int8_only_kernel_matches_the_reference_and_refuses_other_types() {
-        let mut ran = 0;
-        for seed in 0..cases(200) {
-            ran += usize::from(same(
-                super::KERNEL_INT8_ONLY,
-                crate::kernels::average_pool_2d::KERNEL,
-                random_pool(seed),
-                &std::format!("seed {seed}"),
-            ));
-        }
+        let ran = same_on_random(
+            super::KERNEL_INT8_ONLY,
+            crate::kernels::average_pool_2d::KERNEL,
+            200,
+            random_pool,
+        );
         assert!(enough(ran, 130), "only {ran} cases ran");
         refused_as_not_int8(super::KERNEL_INT8_ONLY, float_pool());
     }

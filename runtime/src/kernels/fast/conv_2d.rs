@@ -316,7 +316,7 @@ pub const KERNEL_INT8_ONLY: Kernel = Kernel {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cases, enough, refused_as_not_int8, same, Rng};
+    use super::super::testing::{enough, refused_as_not_int8, same, same_on_random, Rng};
     use crate::kernels::common::conv_testing::{Conv, Opts};
     use crate::schema::{op, Activation, Padding, TensorType};
     use crate::testing::T;
@@ -405,15 +405,12 @@ mod tests {
 
     #[test]
     fn matches_the_reference_on_random_convolutions() {
-        let mut ran = 0;
-        for seed in 0..cases(600) {
-            ran += usize::from(same(
-                super::KERNEL,
-                crate::kernels::conv_2d::KERNEL,
-                random_conv(seed),
-                &std::format!("seed {seed}"),
-            ));
-        }
+        let ran = same_on_random(
+            super::KERNEL,
+            crate::kernels::conv_2d::KERNEL,
+            600,
+            random_conv,
+        );
         // Some shapes are refused (VALID with a filter larger than the
         // input); most must run.
         assert!(enough(ran, 450), "only {ran} cases ran");
@@ -473,15 +470,12 @@ mod tests {
 
     #[test]
     fn the_int8_only_kernel_matches_the_reference_and_refuses_other_types() {
-        let mut ran = 0;
-        for seed in 0..cases(200) {
-            ran += usize::from(same(
-                super::KERNEL_INT8_ONLY,
-                crate::kernels::conv_2d::KERNEL_INT8_ONLY,
-                random_conv(seed),
-                &std::format!("seed {seed}"),
-            ));
-        }
+        let ran = same_on_random(
+            super::KERNEL_INT8_ONLY,
+            crate::kernels::conv_2d::KERNEL_INT8_ONLY,
+            200,
+            random_conv,
+        );
         assert!(enough(ran, 120), "only {ran} cases ran");
         refused_as_not_int8(super::KERNEL_INT8_ONLY, float_conv());
         let int16 = Conv {

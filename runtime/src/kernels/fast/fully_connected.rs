@@ -216,7 +216,7 @@ pub const KERNEL_INT8_ONLY: Kernel = Kernel {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cases, enough, refused_as_not_int8, same, Rng};
+    use super::super::testing::{enough, refused_as_not_int8, same, same_on_random, Rng};
     use crate::schema::op;
     use crate::schema::TensorType;
     use crate::testing::{fb, OpTest, T};
@@ -301,15 +301,12 @@ mod tests {
 
     #[test]
     fn matches_the_reference_on_random_cases() {
-        let mut ran = 0;
-        for seed in 0..cases(600) {
-            ran += usize::from(same(
-                super::KERNEL,
-                crate::kernels::fully_connected::KERNEL,
-                random_fc(seed),
-                &std::format!("seed {seed}"),
-            ));
-        }
+        let ran = same_on_random(
+            super::KERNEL,
+            crate::kernels::fully_connected::KERNEL,
+            600,
+            random_fc,
+        );
         assert!(enough(ran, 550), "only {ran} cases ran");
     }
 
@@ -334,15 +331,12 @@ mod tests {
 
     #[test]
     fn the_int8_only_kernel_matches_the_reference_and_refuses_other_types() {
-        let mut ran = 0;
-        for seed in 0..cases(200) {
-            ran += usize::from(same(
-                super::KERNEL_INT8_ONLY,
-                crate::kernels::fully_connected::KERNEL_INT8_ONLY,
-                random_fc(seed),
-                &std::format!("seed {seed}"),
-            ));
-        }
+        let ran = same_on_random(
+            super::KERNEL_INT8_ONLY,
+            crate::kernels::fully_connected::KERNEL_INT8_ONLY,
+            200,
+            random_fc,
+        );
         assert!(enough(ran, 180), "only {ran} cases ran");
         refused_as_not_int8(super::KERNEL_INT8_ONLY, float_fc());
         let int16 = OpTest::new(op::FULLY_CONNECTED)

@@ -199,6 +199,20 @@ pub(crate) mod testing {
         }
     }
 
+    /// Compares the kernels with [`same`] on `cases(native)` random tests,
+    /// `make(seed)` each; returns how many ran (rather than both refusing).
+    pub fn same_on_random<F: Fn() -> OpTest>(
+        fast: Kernel,
+        reference: Kernel,
+        native: u64,
+        make: impl Fn(u64) -> F,
+    ) -> usize {
+        let seeds = 0..cases(native);
+        let ran =
+            seeds.filter(|&seed| same(fast, reference, make(seed), &std::format!("seed {seed}")));
+        ran.count()
+    }
+
     /// Checks that the int8-only `kernel` refuses `test` (another type) as
     /// the reference int8-only kernels do.
     pub fn refused_as_not_int8(kernel: Kernel, test: OpTest) {
