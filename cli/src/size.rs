@@ -272,11 +272,17 @@ pub fn firmware(
 mod tests {
     use super::*;
 
-    #[test]
-    fn plans_with_either_kernel_set() {
+    /// The conv_int8 fixture: its path and bytes.
+    fn conv_fixture() -> (std::path::PathBuf, Vec<u8>) {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/conv_int8.tflite");
         let bytes = std::fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    #[test]
+    fn plans_with_either_kernel_set() {
+        let (path, bytes) = conv_fixture();
         let model = Model::from_bytes(&bytes).unwrap();
         let reference =
             arena_report(&path, &model, None, Kernels::Reference, PlanningArg::Exact).unwrap();
@@ -291,9 +297,7 @@ mod tests {
 
     #[test]
     fn first_fit_planning_needs_at_least_the_exact_plans_arena() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models/conv_int8.tflite");
-        let bytes = std::fs::read(&path).unwrap();
+        let (path, bytes) = conv_fixture();
         let model = Model::from_bytes(&bytes).unwrap();
         let plan = |p| arena_report(&path, &model, None, Kernels::Reference, p).unwrap();
         let (first_fit, exact) = (plan(PlanningArg::FirstFit), plan(PlanningArg::Exact));
