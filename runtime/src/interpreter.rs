@@ -393,8 +393,16 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         // Use a multiple of 16 bytes, so the tail (allocated from the end) is aligned too.
         let len = (self.arena.len() - base) & !(ALIGN - 1);
         let arena = self.arena.part_mut(base..base + len);
-        let n_tensors = sg.tensors_len()?;
-        let n_ops = sg.operators_len()?;
+        // One conversion of a read error into the interpreter's error.
+        let read = || -> Result<_, ReadError> {
+            Ok((
+                sg.tensors_len()?,
+                sg.operators_len()?,
+                sg.inputs()?,
+                sg.outputs()?,
+            ))
+        };
+        let (n_tensors, n_ops, sg_inputs, sg_outputs) = read()?;
         let mut tail = Tail {
             arena,
             top: len,
@@ -404,15 +412,16 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let nodes_at = tail.reserve(n_ops * NODE_RECORD);
 
         let model_bytes = model.bytes();
-        let (sg_inputs, sg_outputs) = (sg.inputs()?, sg.outputs()?);
         let has_variables = record_tensors(&model, &sg, &mut tail, tensors_at, n_tensors)?;
 
         // Prepare every operator.
         for i in 0..n_ops {
             let op = sg.operator(i)?;
-            let kind = model.opcode_of(&op)?.kind()?;
-            let (inputs, outputs) = (op.inputs()?, op.outputs()?);
-            let intermediates = op.intermediates()?;
+            let lists = || -> Result<_, ReadError> {
+                let kind = model.opcode_of(&op)?.kind()?;
+                Ok((kind, op.inputs()?, op.outputs()?, op.intermediates()?))
+            };
+            let (kind, inputs, outputs, intermediates) = lists()?;
             let unsupported = || Error::UnsupportedOp {
                 index: i,
                 op: op_name(&model, i),
