@@ -132,6 +132,11 @@ pub struct Gaps<'a> {
 }
 
 impl<'a> Gaps<'a> {
+    pub(crate) const EMPTY: Gaps<'a> = Gaps {
+        pieces: [(0, &[]); MAX_WRITABLE + 1],
+        count: 0,
+    };
+
     /// `len` bytes at arena offset `start`, if they lie in one shared piece.
     pub fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
         for &(at, piece) in self.pieces.iter().take(self.count) {
@@ -153,6 +158,11 @@ pub struct Muts<'a> {
 }
 
 impl<'a> Muts<'a> {
+    pub(crate) const EMPTY: Muts<'a> = Muts {
+        pieces: [const { (0, None) }; MAX_WRITABLE],
+        count: 0,
+    };
+
     /// The writable piece that starts at `start` with length `len`.
     pub fn take(&mut self, start: usize, len: usize) -> Option<&'a mut [u8]> {
         let slot = self
@@ -178,6 +188,19 @@ pub fn cut<'a>(
     arena: &'a mut [u8],
     writable: &[(usize, usize)],
 ) -> Result<(Gaps<'a>, Muts<'a>), CutError> {
+    let (mut gaps, mut muts) = (Gaps::EMPTY, Muts::EMPTY);
+    cut_into(arena, writable, &mut gaps, &mut muts)?;
+    Ok((gaps, muts))
+}
+
+/// [`cut`], filling pieces the caller already holds (e.g. in an
+/// `EvalContext`), so the large piece tables are not moved around.
+pub(crate) fn cut_into<'a>(
+    arena: &'a mut [u8],
+    writable: &[(usize, usize)],
+    gaps: &mut Gaps<'a>,
+    muts: &mut Muts<'a>,
+) -> Result<(), CutError> {
     let mut ranges = [(0usize, 0usize); MAX_WRITABLE];
     let mut n = 0;
     for &(start, len) in writable {
@@ -196,14 +219,8 @@ pub fn cut<'a>(
         *ranges.at_mut(i) = (start, len);
         n += 1;
     }
-    let mut gaps = Gaps {
-        pieces: [(0, &[][..]); MAX_WRITABLE + 1],
-        count: 0,
-    };
-    let mut muts = Muts {
-        pieces: [const { (0, None) }; MAX_WRITABLE],
-        count: 0,
-    };
+    gaps.count = 0;
+    muts.count = 0;
     let mut rest = arena;
     let mut pos = 0;
     for &(start, len) in ranges.part(..n) {
@@ -224,7 +241,7 @@ pub fn cut<'a>(
     }
     *gaps.pieces.at_mut(gaps.count) = (pos, rest);
     gaps.count += 1;
-    Ok((gaps, muts))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! let y = interpreter.output(0)?.as_i8()?[0];
 //! ```
 
-use crate::arena::{align_up, cut, CutError, TensorRecord, ALIGN};
+use crate::arena::{align_up, cut_into, CutError, Gaps, Muts, TensorRecord, ALIGN};
 use crate::index::{copy, At};
 use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
@@ -820,45 +820,55 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 .arena
                 .get_mut(l.base..l.base + l.len)
                 .ok_or(Error::NotAllocated)?;
-            let (gaps, mut muts) = cut(arena, writable.part(..n)).map_err(|e| match e {
+            // The context is built first and the arena cut into it in
+            // place: its piece tables are large to move.
+            let mut ctx = EvalContext {
+                inputs: Inputs {
+                    indices: inputs,
+                    tensors: &[],
+                    model: model_bytes,
+                    gaps: Gaps::EMPTY,
+                },
+                outputs: Outputs {
+                    outputs,
+                    inputs,
+                    tensors: &[],
+                    model: model_bytes,
+                    muts: Muts::EMPTY,
+                },
+                scratch: ScratchBuffers {
+                    bufs: [const { None }; MAX_SCRATCH],
+                },
+                op_data: &[],
+            };
+            cut_into(
+                arena,
+                writable.part(..n),
+                &mut ctx.inputs.gaps,
+                &mut ctx.outputs.muts,
+            )
+            .map_err(|e| match e {
                 CutError::TooMany => Error::TooManyWritable { index: i },
                 _ => Error::NotAllocated,
             })?;
+            let gaps = &ctx.inputs.gaps;
             let tensors: &[TensorRecord] = gaps
                 .get(l.tensors_at, l.tensors * TENSOR_RECORD)
                 .and_then(|b| bytemuck::try_cast_slice(b).ok())
                 .ok_or(Error::NotAllocated)?;
-            let op_data = gaps
+            ctx.inputs.tensors = tensors;
+            ctx.outputs.tensors = tensors;
+            ctx.op_data = gaps
                 .get(node.op_data_offset as usize, node.op_data_len as usize)
                 .unwrap_or(&[]);
-            let mut scratch = ScratchBuffers {
-                bufs: [const { None }; MAX_SCRATCH],
-            };
             for k in 0..MAX_SCRATCH {
                 if node.scratch_len[k] > 0 {
-                    scratch.bufs[k] = muts.take(
+                    ctx.scratch.bufs[k] = ctx.outputs.muts.take(
                         node.scratch_offset[k] as usize,
                         node.scratch_len[k] as usize,
                     );
                 }
             }
-            let mut ctx = EvalContext {
-                inputs: Inputs {
-                    indices: inputs,
-                    tensors,
-                    model: model_bytes,
-                    gaps,
-                },
-                outputs: Outputs {
-                    outputs,
-                    inputs,
-                    tensors,
-                    model: model_bytes,
-                    muts,
-                },
-                scratch,
-                op_data,
-            };
             profiler.begin(i);
             let result = (kernel.eval)(&mut ctx);
             profiler.end(i);
