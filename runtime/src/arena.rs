@@ -127,20 +127,21 @@ pub const MAX_WRITABLE: usize = 16;
 /// The shared pieces of a cut arena.
 #[derive(Clone, Copy)]
 pub struct Gaps<'a> {
-    pieces: [(usize, &'a [u8]); MAX_WRITABLE + 1],
+    /// `None` past `count`: an all-zero empty table needs no constant to copy.
+    pieces: [(usize, Option<&'a [u8]>); MAX_WRITABLE + 1],
     count: usize,
 }
 
 impl<'a> Gaps<'a> {
     pub(crate) const EMPTY: Gaps<'a> = Gaps {
-        pieces: [(0, &[]); MAX_WRITABLE + 1],
+        pieces: [(0, None); MAX_WRITABLE + 1],
         count: 0,
     };
 
     /// `len` bytes at arena offset `start`, if they lie in one shared piece.
     pub fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
         for &(at, piece) in self.pieces.iter().take(self.count) {
-            if start >= at {
+            if let (true, Some(piece)) = (start >= at, piece) {
                 let rel = start - at;
                 if let Some(s) = piece.get(rel..rel.checked_add(len)?) {
                     return Some(s);
@@ -232,14 +233,14 @@ pub(crate) fn cut_into<'a>(
             .split_at_mut_checked(start - pos)
             .ok_or(CutError::OutOfArena)?;
         let (piece, tail) = tail.split_at_mut_checked(len).ok_or(CutError::OutOfArena)?;
-        *gaps.pieces.at_mut(gaps.count) = (pos, gap);
+        *gaps.pieces.at_mut(gaps.count) = (pos, Some(gap));
         gaps.count += 1;
         *muts.pieces.at_mut(muts.count) = (start, Some(piece));
         muts.count += 1;
         rest = tail;
         pos = end;
     }
-    *gaps.pieces.at_mut(gaps.count) = (pos, rest);
+    *gaps.pieces.at_mut(gaps.count) = (pos, Some(rest));
     gaps.count += 1;
     Ok(())
 }
