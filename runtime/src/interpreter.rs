@@ -745,7 +745,8 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     pub fn reset(&mut self) -> Result<(), Error> {
         let l = self.layout()?;
         for k in 0..l.tensors {
-            let rec = *self.records()?.get(k).ok_or(Error::NotAllocated)?;
+            // The records were placed by `allocate_tensors`, so are all there.
+            let rec: TensorRecord = read_pod(self.arena, l.base + l.tensors_at + k * TENSOR_RECORD);
             if let (Some(fill), Some((start, len))) = (rec.variable_fill(), rec.arena_range()) {
                 let range = l.base + start..l.base + start + len;
                 self.arena
