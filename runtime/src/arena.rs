@@ -189,42 +189,61 @@ pub fn cut<'a>(
     arena: &'a mut [u8],
     writable: &[(usize, usize)],
 ) -> Result<(Gaps<'a>, Muts<'a>), CutError> {
+    let mut ranges = Writable::EMPTY;
+    for &range in writable {
+        ranges.push(range)?;
+    }
     let (mut gaps, mut muts) = (Gaps::EMPTY, Muts::EMPTY);
-    cut_into(arena, writable, &mut gaps, &mut muts)?;
+    cut_into(arena, &ranges, &mut gaps, &mut muts)?;
     Ok((gaps, muts))
 }
 
-/// [`cut`], filling pieces the caller already holds (e.g. in an
-/// `EvalContext`), so the large piece tables are not moved around.
-pub(crate) fn cut_into<'a>(
-    arena: &'a mut [u8],
-    writable: &[(usize, usize)],
-    gaps: &mut Gaps<'a>,
-    muts: &mut Muts<'a>,
-) -> Result<(), CutError> {
-    let mut ranges = [(0usize, 0usize); MAX_WRITABLE];
-    let mut n = 0;
-    for &(start, len) in writable {
-        if len == 0 || ranges.part(..n).contains(&(start, len)) {
-            continue;
+/// The ranges to cut, kept sorted by start as they are added.
+pub(crate) struct Writable {
+    ranges: [(usize, usize); MAX_WRITABLE],
+    n: usize,
+}
+
+impl Writable {
+    pub(crate) const EMPTY: Writable = Writable {
+        ranges: [(0, 0); MAX_WRITABLE],
+        n: 0,
+    };
+
+    /// Adds `(start, len)`; empty ranges and repeats are skipped.
+    pub(crate) fn push(&mut self, (start, len): (usize, usize)) -> Result<(), CutError> {
+        let n = self.n;
+        if len == 0 || self.ranges.part(..n).contains(&(start, len)) {
+            return Ok(());
         }
         if n == MAX_WRITABLE {
             return Err(CutError::TooMany);
         }
         // Insertion sort: there are only a handful.
         let mut i = n;
-        while i > 0 && ranges.at(i - 1).0 > start {
-            *ranges.at_mut(i) = *ranges.at(i - 1);
+        while i > 0 && self.ranges.at(i - 1).0 > start {
+            *self.ranges.at_mut(i) = *self.ranges.at(i - 1);
             i -= 1;
         }
-        *ranges.at_mut(i) = (start, len);
-        n += 1;
+        *self.ranges.at_mut(i) = (start, len);
+        self.n = n + 1;
+        Ok(())
     }
+}
+
+/// [`cut`], filling pieces the caller already holds (e.g. in an
+/// `EvalContext`), so the large piece tables are not moved around.
+pub(crate) fn cut_into<'a>(
+    arena: &'a mut [u8],
+    writable: &Writable,
+    gaps: &mut Gaps<'a>,
+    muts: &mut Muts<'a>,
+) -> Result<(), CutError> {
     gaps.count = 0;
     muts.count = 0;
     let mut rest = arena;
     let mut pos = 0;
-    for &(start, len) in ranges.part(..n) {
+    for &(start, len) in writable.ranges.part(..writable.n) {
         if start < pos {
             return Err(CutError::Overlap);
         }

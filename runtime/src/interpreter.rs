@@ -12,7 +12,7 @@
 //! let y = interpreter.output(0)?.as_i8()?[0];
 //! ```
 
-use crate::arena::{align_up, cut_into, CutError, Gaps, Muts, TensorRecord, ALIGN};
+use crate::arena::{align_up, cut_into, Gaps, Muts, TensorRecord, Writable, ALIGN, MAX_WRITABLE};
 use crate::index::{copy, At};
 use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
@@ -782,15 +782,16 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let outputs = node.outputs(model_bytes);
 
             // The pieces this operator writes: outputs, variable inputs, scratch.
-            let mut writable = [(0usize, 0usize); crate::arena::MAX_WRITABLE];
+            let mut writable = Writable::EMPTY;
             let mut n = 0;
             {
                 let records = self.records()?;
+                // At most MAX_WRITABLE pieces, repeats and empty ones included.
                 let mut push = |range: (usize, usize)| -> Result<(), Error> {
-                    *writable
-                        .get_mut(n)
-                        .ok_or(Error::TooManyWritable { index: i })? = range;
                     n += 1;
+                    if n > MAX_WRITABLE || writable.push(range).is_err() {
+                        return Err(Error::TooManyWritable { index: i });
+                    }
                     Ok(())
                 };
                 for t in outputs.iter() {
@@ -844,14 +845,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             };
             cut_into(
                 arena,
-                writable.part(..n),
+                &writable,
                 &mut ctx.inputs.gaps,
                 &mut ctx.outputs.muts,
             )
-            .map_err(|e| match e {
-                CutError::TooMany => Error::TooManyWritable { index: i },
-                _ => Error::NotAllocated,
-            })?;
+            .map_err(|_| Error::NotAllocated)?;
             let gaps = &ctx.inputs.gaps;
             let tensors: &[TensorRecord] = gaps
                 .get(l.tensors_at, l.tensors * TENSOR_RECORD)
