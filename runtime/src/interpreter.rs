@@ -459,7 +459,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 && inputs.get(0).is_some_and(|t| t >= 0)
                 && !outputs.is_empty();
             let (op_data_offset, op_data_len) = prepared.op_data.unwrap_or((0, 0));
-            let mut node = NodeRecord {
+            let node = NodeRecord {
                 kernel: index as u32 | if skip { SKIP } else { 0 },
                 op_data_offset: op_data_offset as u32,
                 op_data_len: op_data_len as u32,
@@ -469,13 +469,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 outputs_len: outputs.len() as u32,
                 intermediates_offset: offset_in(model_bytes, intermediates.as_bytes()),
                 intermediates_len: intermediates.len() as u32,
+                // Entries past `scratch_count` were never set: zero.
+                scratch_len: prepared.scratch_bytes,
                 writes_inputs: prepared.writes_inputs,
                 ..NodeRecord::default()
             };
-            let scratch = prepared.scratch_bytes.iter().take(prepared.scratch_count);
-            for (len, &bytes) in node.scratch_len.iter_mut().zip(scratch) {
-                *len = bytes;
-            }
             if let Some(at) = nodes_at {
                 write_pod(&mut tail, at + i * NODE_RECORD, &node);
             }
