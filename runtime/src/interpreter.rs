@@ -232,10 +232,6 @@ impl NodeRecord {
     fn outputs<'m>(&self, model: &'m [u8]) -> Scalars<'m, i32> {
         list_at(model, self.outputs_offset, self.outputs_len)
     }
-
-    fn intermediates<'m>(&self, model: &'m [u8]) -> Scalars<'m, i32> {
-        list_at(model, self.intermediates_offset, self.intermediates_len)
-    }
 }
 
 const TENSOR_RECORD: usize = core::mem::size_of::<TensorRecord>();
@@ -1207,9 +1203,15 @@ fn plan_head(
     touch(sg_outputs, end, end, root, first, last);
     for (i, node) in nodes.iter().enumerate() {
         let i = i as u32;
-        touch(node.inputs(model_bytes), i, i, root, first, last);
-        touch(node.outputs(model_bytes), i, i, root, first, last);
-        touch(node.intermediates(model_bytes), i, i, root, first, last);
+        let lists = [
+            (node.inputs_offset, node.inputs_len),
+            (node.outputs_offset, node.outputs_len),
+            (node.intermediates_offset, node.intermediates_len),
+        ];
+        // One call in a loop: three calls would each take seven arguments.
+        for (offset, len) in lists {
+            touch(list_at(model_bytes, offset, len), i, i, root, first, last);
+        }
     }
 
     // Offline plan, if the model has one: fixed offsets for those tensors.
