@@ -1199,8 +1199,9 @@ fn plan_head(
     first.fill(u32::MAX);
     last.fill(0);
     let end = nodes.len().saturating_sub(1) as u32;
-    touch(sg_inputs, 0, 0, root, first, last);
-    touch(sg_outputs, end, end, root, first, last);
+    for (list, at) in [(sg_inputs, 0), (sg_outputs, end)] {
+        touch(list, at, root, first, last);
+    }
     for (i, node) in nodes.iter().enumerate() {
         let i = i as u32;
         let lists = [
@@ -1210,7 +1211,7 @@ fn plan_head(
         ];
         // One call in a loop: three calls would each take seven arguments.
         for (offset, len) in lists {
-            touch(list_at(model_bytes, offset, len), i, i, root, first, last);
+            touch(list_at(model_bytes, offset, len), i, root, first, last);
         }
     }
 
@@ -1320,20 +1321,13 @@ fn plan_head(
 }
 
 /// Widens the lifetimes of the roots of the tensors in `list` to cover
-/// operators `from` to `until`.
+/// operator `at`.
 #[inline(never)]
-fn touch(
-    list: Scalars<'_, i32>,
-    from: u32,
-    until: u32,
-    root: &[u32],
-    first: &mut [u32],
-    last: &mut [u32],
-) {
+fn touch(list: Scalars<'_, i32>, at: u32, root: &[u32], first: &mut [u32], last: &mut [u32]) {
     for t in list.iter().filter_map(|t| usize::try_from(t).ok()) {
         let r = root.get(t).map_or(usize::MAX, |&r| r as usize);
         if let (Some(f), Some(l)) = (first.get_mut(r), last.get_mut(r)) {
-            (*f, *l) = ((*f).min(from), (*l).max(until));
+            (*f, *l) = ((*f).min(at), (*l).max(at));
         }
     }
 }
