@@ -66,6 +66,18 @@ impl TensorRecord {
         }
     }
 
+    /// This tensor as a view of `root`'s bytes: its own type, shape and
+    /// size, `root`'s data (and where it lives); no constant or variable
+    /// mark (as `new` makes it).
+    pub fn view_of(&self, root: &TensorRecord) -> Self {
+        TensorRecord {
+            // Type and rank bytes kept, flags and fill byte cleared.
+            packed: (self.packed & 0x00ff_00ff) | (root.packed & IN_MODEL),
+            data_offset: root.data_offset,
+            ..*self
+        }
+    }
+
     /// Marks the record as a constant's (in the model, or an aligned copy).
     pub fn constant(mut self) -> Self {
         self.packed |= CONSTANT;
@@ -315,5 +327,17 @@ mod tests {
         assert_eq!(v.variable_fill(), Some(0x80));
         assert_eq!(v.rank(), 255);
         assert_eq!(v.tensor_type(), TensorType::Int8);
+        // A view: as `new` with its own type, rank, size and dims, and the
+        // root's offset and place.
+        let root = TensorRecord::new(TensorType::Int8, true, 2, 96, 24, 8).constant();
+        let view = TensorRecord::new(TensorType::Int16, false, 3, 0, 24, 40);
+        assert_eq!(
+            view.view_of(&root),
+            TensorRecord::new(TensorType::Int16, true, 3, 96, 24, 40)
+        );
+        assert_eq!(
+            v.view_of(&root),
+            TensorRecord::new(TensorType::Int8, true, 255, 96, 4, 0)
+        );
     }
 }

@@ -1294,14 +1294,7 @@ fn plan_head(
             }
         } else if r != k {
             // A view of a constant or a variable: the same bytes.
-            *rec = TensorRecord::new(
-                rec.tensor_type(),
-                root_rec.in_model(),
-                rec.rank(),
-                root_rec.data_offset,
-                rec.bytes,
-                rec.dims_offset,
-            );
+            *rec = rec.view_of(&root_rec);
         }
     }
     let mut planned_scratch = scratch.iter();
