@@ -1225,10 +1225,16 @@ fn plan_head(
         let live = matches!((first.get(k), last.get(k)), (Some(f), Some(l)) if f <= l);
         in_arena(rec) && root.get(k) == Some(&(k as u32)) && live
     };
-    let n_buffers = (recs.iter().enumerate())
-        .filter(|&(k, r)| planned(k, r, first))
-        .count()
-        + n_scratch;
+    // Count them, and mark the others unused (first past last), so that
+    // filling the buffers below needs only that test.
+    let mut n_buffers = n_scratch;
+    for (k, rec) in recs.iter().enumerate() {
+        if planned(k, rec, first) {
+            n_buffers += 1;
+        } else if let Some(f) = first.get_mut(k) {
+            *f = u32::MAX;
+        }
+    }
     let work_bytes = work_for(n_buffers);
     let room = PlanFailure::NoRoom { work: work_bytes };
     if rest.len() < n_buffers * buffer_words + planner::scratch_words(n_buffers) {
@@ -1244,12 +1250,13 @@ fn plan_head(
     let mut slots = buffers.iter_mut();
     let mut n = 0;
     for (k, rec) in recs.iter().enumerate() {
-        if !planned(k, rec, first) {
-            continue;
-        }
-        let (Some(slot), Some(f), Some(&l)) = (slots.next(), first.get_mut(k), last.get(k)) else {
+        let (Some(f), Some(&l)) = (first.get_mut(k), last.get(k)) else {
             break;
         };
+        if *f > l {
+            continue; // not planned
+        }
+        let Some(slot) = slots.next() else { break };
         let fixed = offline.and_then(|p| p.offset(k));
         *slot = PlanBuffer {
             size: rec.bytes,
