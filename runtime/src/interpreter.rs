@@ -424,10 +424,12 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             };
             let index = self.resolver.find(kind).ok_or_else(unsupported)?;
             let kernel = *self.resolver.kernel(index).ok_or_else(unsupported)?;
-            if let Some(at) = tensors_at {
+            let recs = tensors_at
+                .and_then(|at| tail.arena.get(at..at + n_tensors * TENSOR_RECORD))
+                .and_then(|b| bytemuck::try_cast_slice::<u8, TensorRecord>(b).ok());
+            if let Some(recs) = recs {
                 for t in outputs.iter().filter_map(|t| usize::try_from(t).ok()) {
-                    let rec: TensorRecord = read_pod(tail.arena, at + t * TENSOR_RECORD);
-                    if t < n_tensors && rec.is_constant() {
+                    if recs.get(t).is_some_and(TensorRecord::is_constant) {
                         return Err(Error::Tensor {
                             index: t,
                             problem: TensorProblem::WrittenConstant,
