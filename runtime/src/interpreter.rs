@@ -316,6 +316,8 @@ impl Tail<'_> {
 }
 
 impl Persistent for Tail<'_> {
+    // Called from several places in `allocate_tensors`: one copy is smaller.
+    #[inline(never)]
     fn reserve(&mut self, len: usize) -> Option<usize> {
         let len = align_up(len)?;
         match self.top.checked_sub(len) {
