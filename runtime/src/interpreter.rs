@@ -986,6 +986,8 @@ fn op_name(model: &Model<'_>, i: usize) -> OpName {
 }
 
 /// The `int32` index list of `len` entries at `offset` in the model.
+// Out of line: one copy serves planning, `invoke` and the tensor accessors.
+#[inline(never)]
 fn list_at(model: &[u8], offset: u32, len: u32) -> Scalars<'_, i32> {
     let start = offset as usize;
     let end = start.saturating_add(len as usize * 4);
@@ -1040,6 +1042,8 @@ fn check_quantization(
     Ok(())
 }
 
+// Out of line, like `list_at`: one copy for its several callers is smaller.
+#[inline(never)]
 fn write_pod<T: Pod>(tail: &mut Tail<'_>, at: usize, value: &T) {
     if let Some(dest) = tail.bytes_mut(at, core::mem::size_of::<T>()) {
         dest.copy_from_slice(bytemuck::bytes_of(value));
