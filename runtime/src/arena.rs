@@ -223,6 +223,8 @@ impl Writable {
     };
 
     /// Adds `(start, len)`; empty ranges and repeats are skipped.
+    // Inlined into `invoke`'s one caller: smaller than the call.
+    #[inline(always)]
     pub(crate) fn push(&mut self, (start, len): (usize, usize)) -> Result<(), CutError> {
         let n = self.n;
         if len == 0 || self.ranges.part(..n).contains(&(start, len)) {
