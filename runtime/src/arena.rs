@@ -66,6 +66,18 @@ impl TensorRecord {
         }
     }
 
+    /// This tensor as a view of `root`'s bytes: its own type, shape and
+    /// size, `root`'s data (and where it lives); no constant or variable
+    /// mark (as `new` makes it).
+    pub fn view_of(&self, root: &TensorRecord) -> Self {
+        TensorRecord {
+            // Type and rank bytes kept, flags and fill byte cleared.
+            packed: (self.packed & 0x00ff_00ff) | (root.packed & IN_MODEL),
+            data_offset: root.data_offset,
+            ..*self
+        }
+    }
+
     /// Marks the record as a constant's (in the model, or an aligned copy).
     pub fn constant(mut self) -> Self {
         self.packed |= CONSTANT;
@@ -127,15 +139,21 @@ pub const MAX_WRITABLE: usize = 16;
 /// The shared pieces of a cut arena.
 #[derive(Clone, Copy)]
 pub struct Gaps<'a> {
-    pieces: [(usize, &'a [u8]); MAX_WRITABLE + 1],
+    /// `None` past `count`: an all-zero empty table needs no constant to copy.
+    pieces: [(usize, Option<&'a [u8]>); MAX_WRITABLE + 1],
     count: usize,
 }
 
 impl<'a> Gaps<'a> {
+    pub(crate) const EMPTY: Gaps<'a> = Gaps {
+        pieces: [(0, None); MAX_WRITABLE + 1],
+        count: 0,
+    };
+
     /// `len` bytes at arena offset `start`, if they lie in one shared piece.
     pub fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
         for &(at, piece) in self.pieces.iter().take(self.count) {
-            if start >= at {
+            if let (true, Some(piece)) = (start >= at, piece) {
                 let rel = start - at;
                 if let Some(s) = piece.get(rel..rel.checked_add(len)?) {
                     return Some(s);
@@ -153,6 +171,11 @@ pub struct Muts<'a> {
 }
 
 impl<'a> Muts<'a> {
+    pub(crate) const EMPTY: Muts<'a> = Muts {
+        pieces: [const { (0, None) }; MAX_WRITABLE],
+        count: 0,
+    };
+
     /// The writable piece that starts at `start` with length `len`.
     pub fn take(&mut self, start: usize, len: usize) -> Option<&'a mut [u8]> {
         let slot = self
@@ -178,35 +201,63 @@ pub fn cut<'a>(
     arena: &'a mut [u8],
     writable: &[(usize, usize)],
 ) -> Result<(Gaps<'a>, Muts<'a>), CutError> {
-    let mut ranges = [(0usize, 0usize); MAX_WRITABLE];
-    let mut n = 0;
-    for &(start, len) in writable {
-        if len == 0 || ranges.part(..n).contains(&(start, len)) {
-            continue;
+    let mut ranges = Writable::EMPTY;
+    for &range in writable {
+        ranges.push(range)?;
+    }
+    let (mut gaps, mut muts) = (Gaps::EMPTY, Muts::EMPTY);
+    cut_into(arena, &ranges, &mut gaps, &mut muts)?;
+    Ok((gaps, muts))
+}
+
+/// The ranges to cut, kept sorted by start as they are added.
+pub(crate) struct Writable {
+    ranges: [(usize, usize); MAX_WRITABLE],
+    n: usize,
+}
+
+impl Writable {
+    pub(crate) const EMPTY: Writable = Writable {
+        ranges: [(0, 0); MAX_WRITABLE],
+        n: 0,
+    };
+
+    /// Adds `(start, len)`; empty ranges and repeats are skipped.
+    // Inlined into `invoke`'s one caller: smaller than the call.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, (start, len): (usize, usize)) -> Result<(), CutError> {
+        let n = self.n;
+        if len == 0 || self.ranges.part(..n).contains(&(start, len)) {
+            return Ok(());
         }
         if n == MAX_WRITABLE {
             return Err(CutError::TooMany);
         }
         // Insertion sort: there are only a handful.
         let mut i = n;
-        while i > 0 && ranges.at(i - 1).0 > start {
-            *ranges.at_mut(i) = *ranges.at(i - 1);
+        while i > 0 && self.ranges.at(i - 1).0 > start {
+            *self.ranges.at_mut(i) = *self.ranges.at(i - 1);
             i -= 1;
         }
-        *ranges.at_mut(i) = (start, len);
-        n += 1;
+        *self.ranges.at_mut(i) = (start, len);
+        self.n = n + 1;
+        Ok(())
     }
-    let mut gaps = Gaps {
-        pieces: [(0, &[][..]); MAX_WRITABLE + 1],
-        count: 0,
-    };
-    let mut muts = Muts {
-        pieces: [const { (0, None) }; MAX_WRITABLE],
-        count: 0,
-    };
+}
+
+/// [`cut`], filling pieces the caller already holds (e.g. in an
+/// `EvalContext`), so the large piece tables are not moved around.
+pub(crate) fn cut_into<'a>(
+    arena: &'a mut [u8],
+    writable: &Writable,
+    gaps: &mut Gaps<'a>,
+    muts: &mut Muts<'a>,
+) -> Result<(), CutError> {
+    gaps.count = 0;
+    muts.count = 0;
     let mut rest = arena;
     let mut pos = 0;
-    for &(start, len) in ranges.part(..n) {
+    for &(start, len) in writable.ranges.part(..writable.n) {
         if start < pos {
             return Err(CutError::Overlap);
         }
@@ -215,16 +266,16 @@ pub fn cut<'a>(
             .split_at_mut_checked(start - pos)
             .ok_or(CutError::OutOfArena)?;
         let (piece, tail) = tail.split_at_mut_checked(len).ok_or(CutError::OutOfArena)?;
-        *gaps.pieces.at_mut(gaps.count) = (pos, gap);
+        *gaps.pieces.at_mut(gaps.count) = (pos, Some(gap));
         gaps.count += 1;
         *muts.pieces.at_mut(muts.count) = (start, Some(piece));
         muts.count += 1;
         rest = tail;
         pos = end;
     }
-    *gaps.pieces.at_mut(gaps.count) = (pos, rest);
+    *gaps.pieces.at_mut(gaps.count) = (pos, Some(rest));
     gaps.count += 1;
-    Ok((gaps, muts))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -278,5 +329,17 @@ mod tests {
         assert_eq!(v.variable_fill(), Some(0x80));
         assert_eq!(v.rank(), 255);
         assert_eq!(v.tensor_type(), TensorType::Int8);
+        // A view: as `new` with its own type, rank, size and dims, and the
+        // root's offset and place.
+        let root = TensorRecord::new(TensorType::Int8, true, 2, 96, 24, 8).constant();
+        let view = TensorRecord::new(TensorType::Int16, false, 3, 0, 24, 40);
+        assert_eq!(
+            view.view_of(&root),
+            TensorRecord::new(TensorType::Int16, true, 3, 96, 24, 40)
+        );
+        assert_eq!(
+            v.view_of(&root),
+            TensorRecord::new(TensorType::Int8, true, 255, 96, 4, 0)
+        );
     }
 }

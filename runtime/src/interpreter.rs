@@ -12,7 +12,7 @@
 //! let y = interpreter.output(0)?.as_i8()?[0];
 //! ```
 
-use crate::arena::{align_up, cut, CutError, TensorRecord, ALIGN};
+use crate::arena::{align_up, cut_into, Gaps, Muts, TensorRecord, Writable, ALIGN, MAX_WRITABLE};
 use crate::index::{copy, At};
 use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
@@ -232,10 +232,6 @@ impl NodeRecord {
     fn outputs<'m>(&self, model: &'m [u8]) -> Scalars<'m, i32> {
         list_at(model, self.outputs_offset, self.outputs_len)
     }
-
-    fn intermediates<'m>(&self, model: &'m [u8]) -> Scalars<'m, i32> {
-        list_at(model, self.intermediates_offset, self.intermediates_len)
-    }
 }
 
 const TENSOR_RECORD: usize = core::mem::size_of::<TensorRecord>();
@@ -320,6 +316,8 @@ impl Tail<'_> {
 }
 
 impl Persistent for Tail<'_> {
+    // Called from several places in `allocate_tensors`: one copy is smaller.
+    #[inline(never)]
     fn reserve(&mut self, len: usize) -> Option<usize> {
         let len = align_up(len)?;
         match self.top.checked_sub(len) {
@@ -393,8 +391,16 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         // Use a multiple of 16 bytes, so the tail (allocated from the end) is aligned too.
         let len = (self.arena.len() - base) & !(ALIGN - 1);
         let arena = self.arena.part_mut(base..base + len);
-        let n_tensors = sg.tensors_len()?;
-        let n_ops = sg.operators_len()?;
+        // One conversion of a read error into the interpreter's error.
+        let read = || -> Result<_, ReadError> {
+            Ok((
+                sg.tensors_len()?,
+                sg.operators_len()?,
+                sg.inputs()?,
+                sg.outputs()?,
+            ))
+        };
+        let (n_tensors, n_ops, sg_inputs, sg_outputs) = read()?;
         let mut tail = Tail {
             arena,
             top: len,
@@ -404,25 +410,28 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let nodes_at = tail.reserve(n_ops * NODE_RECORD);
 
         let model_bytes = model.bytes();
-        let (sg_inputs, sg_outputs) = (sg.inputs()?, sg.outputs()?);
         let has_variables = record_tensors(&model, &sg, &mut tail, tensors_at, n_tensors)?;
 
         // Prepare every operator.
         for i in 0..n_ops {
             let op = sg.operator(i)?;
-            let kind = model.opcode_of(&op)?.kind()?;
-            let (inputs, outputs) = (op.inputs()?, op.outputs()?);
-            let intermediates = op.intermediates()?;
+            let lists = || -> Result<_, ReadError> {
+                let kind = model.opcode_of(&op)?.kind()?;
+                Ok((kind, op.inputs()?, op.outputs()?, op.intermediates()?))
+            };
+            let (kind, inputs, outputs, intermediates) = lists()?;
             let unsupported = || Error::UnsupportedOp {
                 index: i,
                 op: op_name(&model, i),
             };
             let index = self.resolver.find(kind).ok_or_else(unsupported)?;
             let kernel = *self.resolver.kernel(index).ok_or_else(unsupported)?;
-            if let Some(at) = tensors_at {
+            let recs = tensors_at
+                .and_then(|at| tail.arena.get(at..at + n_tensors * TENSOR_RECORD))
+                .and_then(|b| bytemuck::try_cast_slice::<u8, TensorRecord>(b).ok());
+            if let Some(recs) = recs {
                 for t in outputs.iter().filter_map(|t| usize::try_from(t).ok()) {
-                    let rec: TensorRecord = read_pod(tail.arena, at + t * TENSOR_RECORD);
-                    if t < n_tensors && rec.is_constant() {
+                    if recs.get(t).is_some_and(TensorRecord::is_constant) {
                         return Err(Error::Tensor {
                             index: t,
                             problem: TensorProblem::WrittenConstant,
@@ -450,7 +459,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 && inputs.get(0).is_some_and(|t| t >= 0)
                 && !outputs.is_empty();
             let (op_data_offset, op_data_len) = prepared.op_data.unwrap_or((0, 0));
-            let mut node = NodeRecord {
+            let node = NodeRecord {
                 kernel: index as u32 | if skip { SKIP } else { 0 },
                 op_data_offset: op_data_offset as u32,
                 op_data_len: op_data_len as u32,
@@ -460,13 +469,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 outputs_len: outputs.len() as u32,
                 intermediates_offset: offset_in(model_bytes, intermediates.as_bytes()),
                 intermediates_len: intermediates.len() as u32,
+                // Entries past `scratch_count` were never set: zero.
+                scratch_len: prepared.scratch_bytes,
                 writes_inputs: prepared.writes_inputs,
                 ..NodeRecord::default()
             };
-            let scratch = prepared.scratch_bytes.iter().take(prepared.scratch_count);
-            for (len, &bytes) in node.scratch_len.iter_mut().zip(scratch) {
-                *len = bytes;
-            }
             if let Some(at) = nodes_at {
                 write_pod(&mut tail, at + i * NODE_RECORD, &node);
             }
@@ -736,7 +743,8 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     pub fn reset(&mut self) -> Result<(), Error> {
         let l = self.layout()?;
         for k in 0..l.tensors {
-            let rec = *self.records()?.get(k).ok_or(Error::NotAllocated)?;
+            // The records were placed by `allocate_tensors`, so are all there.
+            let rec: TensorRecord = read_pod(self.arena, l.base + l.tensors_at + k * TENSOR_RECORD);
             if let (Some(fill), Some((start, len))) = (rec.variable_fill(), rec.arena_range()) {
                 let range = l.base + start..l.base + start + len;
                 self.arena
@@ -772,15 +780,16 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let outputs = node.outputs(model_bytes);
 
             // The pieces this operator writes: outputs, variable inputs, scratch.
-            let mut writable = [(0usize, 0usize); crate::arena::MAX_WRITABLE];
+            let mut writable = Writable::EMPTY;
             let mut n = 0;
             {
                 let records = self.records()?;
+                // At most MAX_WRITABLE pieces, repeats and empty ones included.
                 let mut push = |range: (usize, usize)| -> Result<(), Error> {
-                    *writable
-                        .get_mut(n)
-                        .ok_or(Error::TooManyWritable { index: i })? = range;
                     n += 1;
+                    if n > MAX_WRITABLE || writable.push(range).is_err() {
+                        return Err(Error::TooManyWritable { index: i });
+                    }
                     Ok(())
                 };
                 for t in outputs.iter() {
@@ -811,45 +820,52 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 .arena
                 .get_mut(l.base..l.base + l.len)
                 .ok_or(Error::NotAllocated)?;
-            let (gaps, mut muts) = cut(arena, writable.part(..n)).map_err(|e| match e {
-                CutError::TooMany => Error::TooManyWritable { index: i },
-                _ => Error::NotAllocated,
-            })?;
+            // The context is built first and the arena cut into it in
+            // place: its piece tables are large to move.
+            let mut ctx = EvalContext {
+                inputs: Inputs {
+                    indices: inputs,
+                    tensors: &[],
+                    model: model_bytes,
+                    gaps: Gaps::EMPTY,
+                },
+                outputs: Outputs {
+                    outputs,
+                    inputs,
+                    tensors: &[],
+                    model: model_bytes,
+                    muts: Muts::EMPTY,
+                },
+                scratch: ScratchBuffers {
+                    bufs: [const { None }; MAX_SCRATCH],
+                },
+                op_data: &[],
+            };
+            cut_into(
+                arena,
+                &writable,
+                &mut ctx.inputs.gaps,
+                &mut ctx.outputs.muts,
+            )
+            .map_err(|_| Error::NotAllocated)?;
+            let gaps = &ctx.inputs.gaps;
             let tensors: &[TensorRecord] = gaps
                 .get(l.tensors_at, l.tensors * TENSOR_RECORD)
                 .and_then(|b| bytemuck::try_cast_slice(b).ok())
                 .ok_or(Error::NotAllocated)?;
-            let op_data = gaps
+            ctx.inputs.tensors = tensors;
+            ctx.outputs.tensors = tensors;
+            ctx.op_data = gaps
                 .get(node.op_data_offset as usize, node.op_data_len as usize)
                 .unwrap_or(&[]);
-            let mut scratch = ScratchBuffers {
-                bufs: [const { None }; MAX_SCRATCH],
-            };
             for k in 0..MAX_SCRATCH {
                 if node.scratch_len[k] > 0 {
-                    scratch.bufs[k] = muts.take(
+                    ctx.scratch.bufs[k] = ctx.outputs.muts.take(
                         node.scratch_offset[k] as usize,
                         node.scratch_len[k] as usize,
                     );
                 }
             }
-            let mut ctx = EvalContext {
-                inputs: Inputs {
-                    indices: inputs,
-                    tensors,
-                    model: model_bytes,
-                    gaps,
-                },
-                outputs: Outputs {
-                    outputs,
-                    inputs,
-                    tensors,
-                    model: model_bytes,
-                    muts,
-                },
-                scratch,
-                op_data,
-            };
             profiler.begin(i);
             let result = (kernel.eval)(&mut ctx);
             profiler.end(i);
@@ -970,6 +986,8 @@ fn op_name(model: &Model<'_>, i: usize) -> OpName {
 }
 
 /// The `int32` index list of `len` entries at `offset` in the model.
+// Out of line: one copy serves planning, `invoke` and the tensor accessors.
+#[inline(never)]
 fn list_at(model: &[u8], offset: u32, len: u32) -> Scalars<'_, i32> {
     let start = offset as usize;
     let end = start.saturating_add(len as usize * 4);
@@ -1024,6 +1042,8 @@ fn check_quantization(
     Ok(())
 }
 
+// Out of line, like `list_at`: one copy for its several callers is smaller.
+#[inline(never)]
 fn write_pod<T: Pod>(tail: &mut Tail<'_>, at: usize, value: &T) {
     if let Some(dest) = tail.bytes_mut(at, core::mem::size_of::<T>()) {
         dest.copy_from_slice(bytemuck::bytes_of(value));
@@ -1187,13 +1207,20 @@ fn plan_head(
     first.fill(u32::MAX);
     last.fill(0);
     let end = nodes.len().saturating_sub(1) as u32;
-    touch(sg_inputs, 0, 0, root, first, last);
-    touch(sg_outputs, end, end, root, first, last);
+    for (list, at) in [(sg_inputs, 0), (sg_outputs, end)] {
+        touch(list, at, root, first, last);
+    }
     for (i, node) in nodes.iter().enumerate() {
         let i = i as u32;
-        touch(node.inputs(model_bytes), i, i, root, first, last);
-        touch(node.outputs(model_bytes), i, i, root, first, last);
-        touch(node.intermediates(model_bytes), i, i, root, first, last);
+        let lists = [
+            (node.inputs_offset, node.inputs_len),
+            (node.outputs_offset, node.outputs_len),
+            (node.intermediates_offset, node.intermediates_len),
+        ];
+        // One call in a loop: three calls would each take seven arguments.
+        for (offset, len) in lists {
+            touch(list_at(model_bytes, offset, len), i, root, first, last);
+        }
     }
 
     // Offline plan, if the model has one: fixed offsets for those tensors.
@@ -1206,10 +1233,16 @@ fn plan_head(
         let live = matches!((first.get(k), last.get(k)), (Some(f), Some(l)) if f <= l);
         in_arena(rec) && root.get(k) == Some(&(k as u32)) && live
     };
-    let n_buffers = (recs.iter().enumerate())
-        .filter(|&(k, r)| planned(k, r, first))
-        .count()
-        + n_scratch;
+    // Count them, and mark the others unused (first past last), so that
+    // filling the buffers below needs only that test.
+    let mut n_buffers = n_scratch;
+    for (k, rec) in recs.iter().enumerate() {
+        if planned(k, rec, first) {
+            n_buffers += 1;
+        } else if let Some(f) = first.get_mut(k) {
+            *f = u32::MAX;
+        }
+    }
     let work_bytes = work_for(n_buffers);
     let room = PlanFailure::NoRoom { work: work_bytes };
     if rest.len() < n_buffers * buffer_words + planner::scratch_words(n_buffers) {
@@ -1225,12 +1258,13 @@ fn plan_head(
     let mut slots = buffers.iter_mut();
     let mut n = 0;
     for (k, rec) in recs.iter().enumerate() {
-        if !planned(k, rec, first) {
-            continue;
-        }
-        let (Some(slot), Some(f), Some(&l)) = (slots.next(), first.get_mut(k), last.get(k)) else {
+        let (Some(f), Some(&l)) = (first.get_mut(k), last.get(k)) else {
             break;
         };
+        if *f > l {
+            continue; // not planned
+        }
+        let Some(slot) = slots.next() else { break };
         let fixed = offline.and_then(|p| p.offset(k));
         *slot = PlanBuffer {
             size: rec.bytes,
@@ -1275,14 +1309,7 @@ fn plan_head(
             }
         } else if r != k {
             // A view of a constant or a variable: the same bytes.
-            *rec = TensorRecord::new(
-                rec.tensor_type(),
-                root_rec.in_model(),
-                rec.rank(),
-                root_rec.data_offset,
-                rec.bytes,
-                rec.dims_offset,
-            );
+            *rec = rec.view_of(&root_rec);
         }
     }
     let mut planned_scratch = scratch.iter();
@@ -1302,20 +1329,13 @@ fn plan_head(
 }
 
 /// Widens the lifetimes of the roots of the tensors in `list` to cover
-/// operators `from` to `until`.
+/// operator `at`.
 #[inline(never)]
-fn touch(
-    list: Scalars<'_, i32>,
-    from: u32,
-    until: u32,
-    root: &[u32],
-    first: &mut [u32],
-    last: &mut [u32],
-) {
+fn touch(list: Scalars<'_, i32>, at: u32, root: &[u32], first: &mut [u32], last: &mut [u32]) {
     for t in list.iter().filter_map(|t| usize::try_from(t).ok()) {
         let r = root.get(t).map_or(usize::MAX, |&r| r as usize);
         if let (Some(f), Some(l)) = (first.get_mut(r), last.get_mut(r)) {
-            (*f, *l) = ((*f).min(from), (*l).max(until));
+            (*f, *l) = ((*f).min(at), (*l).max(at));
         }
     }
 }

@@ -266,21 +266,26 @@ impl<'a> Inputs<'a> {
 
     /// Input `i`, or `None` when the model leaves it out.
     pub fn optional(&self, i: usize) -> Result<Option<TensorView<'a>>, KernelError> {
+        // `get` fails with `MissingInput(i)` only when input `i` is left out.
+        match self.get(i) {
+            Ok(view) => Ok(Some(view)),
+            Err(KernelError::MissingInput(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn get(&self, i: usize) -> Result<TensorView<'a>, KernelError> {
         let t = match self.indices.get(i) {
-            None | Some(-1) => return Ok(None),
+            None | Some(-1) => return Err(KernelError::MissingInput(i)),
             Some(t) => t as usize,
         };
         let rec = self.tensors.get(t).ok_or(KernelError::Plan)?;
         let data = rec.data(self.model, &self.gaps).ok_or(KernelError::Plan)?;
-        Ok(Some(TensorView {
+        Ok(TensorView {
             ty: rec.tensor_type(),
             shape: rec.shape(self.model),
             data,
-        }))
-    }
-
-    pub fn get(&self, i: usize) -> Result<TensorView<'a>, KernelError> {
-        self.optional(i)?.ok_or(KernelError::MissingInput(i))
+        })
     }
 }
 
