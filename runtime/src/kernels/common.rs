@@ -904,6 +904,22 @@ pub mod conv_testing {
         pub fn run(self) -> Result<crate::testing::Outputs, std::string::String> {
             self.op_test().run().map_err(|e| std::format!("{e}"))
         }
+
+        /// A 16x8 1x1 case of `op` (filter quantized along `filter_dim`),
+        /// which int8-only kernels must refuse.
+        pub fn int16_1x1(op: BuiltinOperator, filter_dim: i32) -> Conv {
+            Conv {
+                op,
+                input: T::i16(&[1, 2, 2, 1], &[1, 2, 3, 4]).q(0.1, 0),
+                filter: T::i8(&[1, 1, 1, 1], &[3])
+                    .per_channel(&[0.1], &[0], filter_dim)
+                    .constant(),
+                bias: None,
+                two_inputs: false,
+                output: T::out(TensorType::Int16, &[1, 2, 2, 1]).q(0.1, 0),
+                opts: Opts::default(),
+            }
+        }
     }
 
     /// An int8 case: per-channel (or per-tensor, one scale) int8 filter

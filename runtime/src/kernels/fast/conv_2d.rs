@@ -478,17 +478,7 @@ mod tests {
         );
         assert!(enough(ran, 120), "only {ran} cases ran");
         refused_as_not_int8(super::KERNEL_INT8_ONLY, float_conv());
-        let int16 = Conv {
-            op: op::CONV_2D,
-            input: T::i16(&[1, 2, 2, 1], &[1, 2, 3, 4]).q(0.1, 0),
-            filter: T::i8(&[1, 1, 1, 1], &[3])
-                .per_channel(&[0.1], &[0], 0)
-                .constant(),
-            bias: None,
-            two_inputs: false,
-            output: T::out(TensorType::Int16, &[1, 2, 2, 1]).q(0.1, 0),
-            opts: Opts::default(),
-        };
+        let int16 = Conv::int16_1x1(op::CONV_2D, 0);
         refused_as_not_int8(super::KERNEL_INT8_ONLY, int16.op_test());
     }
 

@@ -378,17 +378,7 @@ mod tests {
         );
         assert!(enough(ran, 110), "only {ran} cases ran");
         refused_as_not_int8(super::KERNEL_INT8_ONLY, float_depthwise());
-        let int16 = Conv {
-            op: op::DEPTHWISE_CONV_2D,
-            input: T::i16(&[1, 2, 2, 1], &[1, 2, 3, 4]).q(0.1, 0),
-            filter: T::i8(&[1, 1, 1, 1], &[3])
-                .per_channel(&[0.1], &[0], 3)
-                .constant(),
-            bias: None,
-            two_inputs: false,
-            output: T::out(TensorType::Int16, &[1, 2, 2, 1]).q(0.1, 0),
-            opts: Opts::default(),
-        };
+        let int16 = Conv::int16_1x1(op::DEPTHWISE_CONV_2D, 3);
         refused_as_not_int8(super::KERNEL_INT8_ONLY, int16.op_test());
     }
 
