@@ -20,9 +20,7 @@ use crate::kernel::{
 };
 use crate::planner::{self, PlanBuffer, PlanError, Planning};
 use crate::resolver::OpResolver;
-use crate::schema::{
-    BuiltinOperator, Model, OpKind, ReadError, Scalars, Subgraph, TensorType, Text,
-};
+use crate::schema::{BuiltinOperator, Model, ReadError, Scalars, Subgraph, TensorType, Text};
 use crate::tensor::{Shape, TensorView, TensorViewMut};
 use bytemuck::{Pod, Zeroable};
 use core::fmt;
@@ -35,10 +33,11 @@ pub enum OpName {
 }
 
 impl OpName {
-    fn of(kind: OpKind<'_>) -> Self {
+    #[cfg(feature = "error-text")]
+    fn of(kind: crate::schema::OpKind<'_>) -> Self {
         match kind {
-            OpKind::Builtin(b) => OpName::Builtin(b),
-            OpKind::Custom(name) => {
+            crate::schema::OpKind::Builtin(b) => OpName::Builtin(b),
+            crate::schema::OpKind::Custom(name) => {
                 let mut bytes = [0u8; 32];
                 // Cut at a character boundary so the name stays valid UTF-8.
                 let mut len = name.len().min(32);
@@ -138,17 +137,37 @@ pub enum Error {
         available: usize,
         exact: bool,
     },
-    #[error("operator {index} ({op}): no kernel registered for it; add one to the op resolver")]
-    UnsupportedOp { index: usize, op: OpName },
-    #[error("operator {index} ({op}): {error}")]
+    // Without `error-text` the operator's name is left out: it is large to
+    // carry in every `Result`, and reading it takes code of its own.
+    #[cfg_attr(
+        feature = "error-text",
+        error("operator {index} ({op}): no kernel registered for it; add one to the op resolver")
+    )]
+    #[cfg_attr(
+        not(feature = "error-text"),
+        error("operator {index}: no kernel registered for it")
+    )]
+    UnsupportedOp {
+        index: usize,
+        #[cfg(feature = "error-text")]
+        op: OpName,
+    },
+    #[cfg_attr(feature = "error-text", error("operator {index} ({op}): {error}"))]
+    #[cfg_attr(not(feature = "error-text"), error("operator {index}: {error}"))]
     Prepare {
         index: usize,
+        #[cfg(feature = "error-text")]
         op: OpName,
         error: KernelError,
     },
-    #[error("operator {index} ({op}) failed: {error}")]
+    #[cfg_attr(
+        feature = "error-text",
+        error("operator {index} ({op}) failed: {error}")
+    )]
+    #[cfg_attr(not(feature = "error-text"), error("operator {index} failed: {error}"))]
     Eval {
         index: usize,
+        #[cfg(feature = "error-text")]
         op: OpName,
         error: KernelError,
     },
@@ -420,10 +439,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 Ok((kind, op.inputs()?, op.outputs()?, op.intermediates()?))
             };
             let (kind, inputs, outputs, intermediates) = lists()?;
-            let unsupported = || Error::UnsupportedOp {
-                index: i,
-                op: op_name(&model, i),
-            };
+            let unsupported = || Error::unsupported_op(&model, i);
             let index = self.resolver.find(kind).ok_or_else(unsupported)?;
             let kernel = *self.resolver.kernel(index).ok_or_else(unsupported)?;
             let recs = tensors_at
@@ -450,11 +466,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 persistent: &mut tail,
                 prepared: &mut prepared,
             };
-            (kernel.prepare)(&mut ctx).map_err(|error| Error::Prepare {
-                index: i,
-                op: op_name(&model, i),
-                error,
-            })?;
+            (kernel.prepare)(&mut ctx).map_err(|error| Error::prepare(&model, i, error))?;
             let skip = kernel.output_aliases_input
                 && inputs.get(0).is_some_and(|t| t >= 0)
                 && !outputs.is_empty();
@@ -869,11 +881,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             profiler.begin(i);
             let result = (kernel.eval)(&mut ctx);
             profiler.end(i);
-            result.map_err(|error| Error::Eval {
-                index: i,
-                op: op_name(&model, i),
-                error,
-            })?;
+            result.map_err(|error| Error::eval(&model, i, error))?;
         }
         Ok(())
     }
@@ -969,10 +977,45 @@ fn record_tensors(
     Ok(has_variables)
 }
 
-/// The name of operator `i`, for an error message (read again from the
-/// model only then).
-#[cold]
-#[inline(never)]
+// Operator errors, built out of line (they are rare); with `error-text`
+// they name the operator, read again from the model only then.
+#[allow(unused_variables)]
+impl Error {
+    #[cold]
+    #[inline(never)]
+    fn unsupported_op(model: &Model<'_>, index: usize) -> Error {
+        Error::UnsupportedOp {
+            index,
+            #[cfg(feature = "error-text")]
+            op: op_name(model, index),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn prepare(model: &Model<'_>, index: usize, error: KernelError) -> Error {
+        Error::Prepare {
+            index,
+            #[cfg(feature = "error-text")]
+            op: op_name(model, index),
+            error,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn eval(model: &Model<'_>, index: usize, error: KernelError) -> Error {
+        Error::Eval {
+            index,
+            #[cfg(feature = "error-text")]
+            op: op_name(model, index),
+            error,
+        }
+    }
+}
+
+/// The name of operator `i`, for an error message.
+#[cfg(feature = "error-text")]
 fn op_name(model: &Model<'_>, i: usize) -> OpName {
     let kind = model
         .subgraph(0)
@@ -1379,17 +1422,21 @@ mod tests {
         let err = add_test()
             .run_with(&MutableOpResolver::<1>::new(), 4096)
             .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::UnsupportedOp {
-                index: 0,
-                op: OpName::Builtin(op::ADD)
-            }
-        ));
-        assert_eq!(
-            std::format!("{err}"),
-            "operator 0 (ADD): no kernel registered for it; add one to the op resolver"
-        );
+        assert!(matches!(err, Error::UnsupportedOp { index: 0, .. }));
+        #[cfg(feature = "error-text")]
+        {
+            assert!(matches!(
+                err,
+                Error::UnsupportedOp {
+                    op: OpName::Builtin(op::ADD),
+                    ..
+                }
+            ));
+            assert_eq!(
+                std::format!("{err}"),
+                "operator 0 (ADD): no kernel registered for it; add one to the op resolver"
+            );
+        }
     }
 
     #[test]
@@ -1508,10 +1555,11 @@ mod tests {
         assert!(std::format!("{err}").contains("dynamic"), "{err}");
     }
 
+    #[cfg(feature = "error-text")]
     #[test]
     fn custom_op_names_stay_valid_utf8_when_cut() {
         let long = "é".repeat(20); // 40 bytes, 2 per char
-        let name = OpName::of(OpKind::Custom(&long));
+        let name = OpName::of(crate::schema::OpKind::Custom(&long));
         let text = std::format!("{name}");
         assert_eq!(text, "é".repeat(16));
     }

@@ -4,15 +4,26 @@ use core::fmt;
 use core::fmt::Write as _;
 
 /// What went wrong at one flatbuffer read, and the schema field being read.
+/// Without the `error-text` feature it keeps neither (it is zero bytes):
+/// every read returns a `Result`, and a large error to move on each one
+/// costs firmware more flash than all the reads themselves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fault {
+    #[cfg(feature = "error-text")]
     pub field: &'static str,
+    #[cfg(feature = "error-text")]
     pub kind: FaultKind,
 }
 
 impl Fault {
+    #[cfg(feature = "error-text")]
     pub const fn new(field: &'static str, kind: FaultKind) -> Self {
         Fault { field, kind }
+    }
+
+    #[cfg(not(feature = "error-text"))]
+    pub const fn new(_field: &'static str, _kind: FaultKind) -> Self {
+        Fault {}
     }
 }
 
@@ -45,6 +56,12 @@ pub enum FaultKind {
 }
 
 impl fmt::Display for Fault {
+    #[cfg(not(feature = "error-text"))]
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("malformed")
+    }
+
+    #[cfg(feature = "error-text")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             FaultKind::OutOfBounds { pos, len, file_len } if len == usize::MAX => write!(
@@ -202,26 +219,53 @@ impl Indexed {
     }
 }
 
-/// Why a model could not be read.
+/// Why a model could not be read. Without the `error-text` feature only
+/// the kind of error is kept, not where it is or the numbers (see
+/// [`Fault`]): a one-byte error keeps every read's `Result` small.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
-    #[error("file is {0} bytes, too small to be a TFLite model")]
-    TooSmall(usize),
-    #[error("not a TFLite model: file identifier is {0}, expected \"TFL3\"")]
-    BadIdentifier(Identifier),
-    #[error("model schema version {0} is not supported (this reader reads version 3)")]
-    UnsupportedVersion(u32),
-    #[error("{at}: {fault}")]
-    Malformed { at: Location, fault: Fault },
-    #[error("{at}: {} index {} out of range (model has {count} {})", Text(.what.what()), .index, Text(.what.plural()))]
-    IndexOutOfRange {
+    #[cfg_attr(
+        feature = "error-text",
+        error("file is {0} bytes, too small to be a TFLite model")
+    )]
+    #[cfg_attr(not(feature = "error-text"), error("file too small"))]
+    TooSmall(#[cfg(feature = "error-text")] usize),
+    #[cfg_attr(
+        feature = "error-text",
+        error("not a TFLite model: file identifier is {0}, expected \"TFL3\"")
+    )]
+    #[cfg_attr(not(feature = "error-text"), error("not a TFLite model"))]
+    BadIdentifier(#[cfg(feature = "error-text")] Identifier),
+    #[cfg_attr(
+        feature = "error-text",
+        error("model schema version {0} is not supported (this reader reads version 3)")
+    )]
+    #[cfg_attr(not(feature = "error-text"), error("unsupported schema version"))]
+    UnsupportedVersion(#[cfg(feature = "error-text")] u32),
+    #[cfg_attr(feature = "error-text", error("{at}: {fault}"))]
+    #[cfg_attr(not(feature = "error-text"), error("malformed model"))]
+    Malformed {
+        #[cfg(feature = "error-text")]
         at: Location,
+        #[cfg(feature = "error-text")]
+        fault: Fault,
+    },
+    #[cfg_attr(feature = "error-text", error("{at}: {} index {} out of range (model has {count} {})", Text(.what.what()), .index, Text(.what.plural())))]
+    #[cfg_attr(not(feature = "error-text"), error("index out of range"))]
+    IndexOutOfRange {
+        #[cfg(feature = "error-text")]
+        at: Location,
+        #[cfg(feature = "error-text")]
         what: Indexed,
+        #[cfg(feature = "error-text")]
         index: Index,
+        #[cfg(feature = "error-text")]
         count: usize,
     },
 }
 
+// The constructors take every detail, and drop them without `error-text`.
+#[allow(unused_variables)]
 impl ReadError {
     pub(crate) fn at(at: Location) -> impl Fn(Fault) -> ReadError {
         move |fault| ReadError::malformed(at, fault)
@@ -232,7 +276,50 @@ impl ReadError {
     #[cold]
     #[inline(never)]
     pub(crate) fn malformed(at: Location, fault: Fault) -> ReadError {
-        ReadError::Malformed { at, fault }
+        #[cfg(feature = "error-text")]
+        return ReadError::Malformed { at, fault };
+        #[cfg(not(feature = "error-text"))]
+        return ReadError::Malformed {};
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn index_out_of_range(
+        at: Location,
+        what: Indexed,
+        index: Index,
+        count: usize,
+    ) -> ReadError {
+        #[cfg(feature = "error-text")]
+        return ReadError::IndexOutOfRange {
+            at,
+            what,
+            index,
+            count,
+        };
+        #[cfg(not(feature = "error-text"))]
+        return ReadError::IndexOutOfRange {};
+    }
+
+    pub(crate) fn too_small(len: usize) -> ReadError {
+        ReadError::TooSmall(
+            #[cfg(feature = "error-text")]
+            len,
+        )
+    }
+
+    pub(crate) fn bad_identifier(ident: Identifier) -> ReadError {
+        ReadError::BadIdentifier(
+            #[cfg(feature = "error-text")]
+            ident,
+        )
+    }
+
+    pub(crate) fn unsupported_version(version: u32) -> ReadError {
+        ReadError::UnsupportedVersion(
+            #[cfg(feature = "error-text")]
+            version,
+        )
     }
 }
 

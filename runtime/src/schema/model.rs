@@ -36,12 +36,7 @@ fn tensor_index(at: Location, what: Indexed, i: Index, count: usize, optional: b
     if (optional && v == -1) || (v >= 0 && (v as u64) < count as u64) {
         Ok(())
     } else {
-        Err(ReadError::IndexOutOfRange {
-            at,
-            what,
-            index: i,
-            count,
-        })
+        Err(ReadError::index_out_of_range(at, what, i, count))
     }
 }
 
@@ -194,11 +189,11 @@ impl<'a> Model<'a> {
     #[inline(never)]
     pub fn from_bytes_trusted(bytes: &'a [u8]) -> R<Model<'a>> {
         if bytes.len() < 8 {
-            return Err(ReadError::TooSmall(bytes.len()));
+            return Err(ReadError::too_small(bytes.len()));
         }
         let ident = [bytes[4], bytes[5], bytes[6], bytes[7]];
         if &ident != b"TFL3" {
-            return Err(ReadError::BadIdentifier(Identifier(ident)));
+            return Err(ReadError::bad_identifier(Identifier(ident)));
         }
         let root = match Bytes(bytes).table_at(0, text!("root table")) {
             Ok(root) => root,
@@ -206,7 +201,7 @@ impl<'a> Model<'a> {
         };
         match root.u32(0, 0, text!("Model.version")) {
             Ok(SCHEMA_VERSION) => Ok(Model { bytes, root }),
-            Ok(version) => Err(ReadError::UnsupportedVersion(version)),
+            Ok(version) => Err(ReadError::unsupported_version(version)),
             Err(fault) => Err(ReadError::malformed(Location::Model, fault)),
         }
     }
@@ -358,12 +353,12 @@ impl<'a> Model<'a> {
         if (i as usize) < count {
             self.operator_code(i as usize)
         } else {
-            Err(ReadError::IndexOutOfRange {
-                at: op.location(),
-                what: Indexed::Opcode,
-                index: Index::Unsigned(i),
+            Err(ReadError::index_out_of_range(
+                op.location(),
+                Indexed::Opcode,
+                Index::Unsigned(i),
                 count,
-            })
+            ))
         }
     }
 
@@ -386,12 +381,12 @@ impl<'a> Model<'a> {
             if (b as u64) < buffers as u64 {
                 Ok(())
             } else {
-                Err(ReadError::IndexOutOfRange {
+                Err(ReadError::index_out_of_range(
                     at,
-                    what: Indexed::Buffer,
-                    index: Index::Unsigned(b),
-                    count: buffers,
-                })
+                    Indexed::Buffer,
+                    Index::Unsigned(b),
+                    buffers,
+                ))
             }
         };
         // A budget on index-list reads, so that many tables sharing one huge
@@ -449,12 +444,12 @@ impl<'a> Model<'a> {
             sig.signature_key()?;
             let sg_index = sig.subgraph_index()?;
             if sg_index as u64 >= subgraphs as u64 {
-                return Err(ReadError::IndexOutOfRange {
-                    at: sig.location(),
-                    what: Indexed::Subgraph,
-                    index: Index::Unsigned(sg_index),
-                    count: subgraphs,
-                });
+                return Err(ReadError::index_out_of_range(
+                    sig.location(),
+                    Indexed::Subgraph,
+                    Index::Unsigned(sg_index),
+                    subgraphs,
+                ));
             }
             let tensors = self.subgraph(sg_index as usize)?.tensors_len()?;
             for outputs in [false, true] {
@@ -485,10 +480,10 @@ impl Budget {
                 self.0 = left;
                 Ok(())
             }
-            None => Err(ReadError::Malformed {
+            None => Err(ReadError::malformed(
                 at,
-                fault: Fault::new(text!("index lists"), FaultKind::TooComplex),
-            }),
+                Fault::new(text!("index lists"), FaultKind::TooComplex),
+            )),
         }
     }
 
@@ -584,13 +579,13 @@ impl<'a> OperatorCode<'a> {
         if code == BuiltinOperator::CUSTOM {
             match self.custom_code()? {
                 Some(name) => Ok(OpKind::Custom(name)),
-                None => Err(ReadError::Malformed {
-                    at: Location::OperatorCode(self.index),
-                    fault: Fault::new(
+                None => Err(ReadError::malformed(
+                    Location::OperatorCode(self.index),
+                    Fault::new(
                         text!("OperatorCode.custom_code"),
                         FaultKind::UnknownEnum { value: -1 },
                     ),
-                }),
+                )),
             }
         } else {
             Ok(OpKind::Builtin(code))
@@ -1126,16 +1121,18 @@ impl<'a> OfflinePlan<'a> {
             data.get(4 * i..4 * i + 4)
                 .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
-        let bad = |len| ReadError::Malformed {
-            at: Location::Model,
-            fault: Fault::new(
-                OFFLINE_MEMORY_ALLOCATION,
-                FaultKind::OutOfBounds {
-                    pos: 0,
-                    len,
-                    file_len: data.len(),
-                },
-            ),
+        let bad = |len| {
+            ReadError::malformed(
+                Location::Model,
+                Fault::new(
+                    OFFLINE_MEMORY_ALLOCATION,
+                    FaultKind::OutOfBounds {
+                        pos: 0,
+                        len,
+                        file_len: data.len(),
+                    },
+                ),
+            )
         };
         let (Some(version), Some(subgraph), Some(count)) = (word(0), word(1), word(2)) else {
             return Err(bad(12));
@@ -1173,12 +1170,12 @@ impl<'a> OfflinePlan<'a> {
     fn verify(&self, model: &Model<'a>) -> R<()> {
         let subgraphs = model.subgraphs_len()?;
         if self.subgraph < 0 || self.subgraph as usize >= subgraphs {
-            return Err(ReadError::IndexOutOfRange {
-                at: Location::Model,
-                what: Indexed::OfflinePlanSubgraph,
-                index: Index::Signed(self.subgraph),
-                count: subgraphs,
-            });
+            return Err(ReadError::index_out_of_range(
+                Location::Model,
+                Indexed::OfflinePlanSubgraph,
+                Index::Signed(self.subgraph),
+                subgraphs,
+            ));
         }
         Ok(())
     }
