@@ -100,7 +100,7 @@ pub struct SignatureReport {
 pub fn op_name(kind: OpKind<'_>) -> String {
     match kind {
         OpKind::Builtin(code) => code.to_string(),
-        OpKind::Custom(name) => name.to_string(),
+        OpKind::Custom(name) => String::from_utf8_lossy(name).into_owned(),
     }
 }
 

@@ -103,7 +103,7 @@ impl<const N: usize> OpResolver for MutableOpResolver<N> {
             .take(self.len)
             .position(|e| match (e, op) {
                 (Some((Key::Builtin(a), _)), OpKind::Builtin(b)) => *a == b,
-                (Some((Key::Custom(a), _)), OpKind::Custom(b)) => *a == b,
+                (Some((Key::Custom(a), _)), OpKind::Custom(b)) => a.as_bytes() == b,
                 _ => false,
             })
     }
@@ -182,7 +182,7 @@ mod tests {
         r.register(op::ADD, NOP).unwrap();
         r.register_custom("MyOp", NOP).unwrap();
         assert_eq!(r.find(OpKind::Builtin(op::ADD)), Some(0));
-        assert_eq!(r.find(OpKind::Custom("MyOp")), Some(1));
+        assert_eq!(r.find(OpKind::Custom(b"MyOp")), Some(1));
         assert_eq!(r.find(OpKind::Builtin(op::CONV_2D)), None);
         assert_eq!(r.register(op::CONV_2D, NOP).err(), Some(ResolverFull(2)));
         // Replacing an existing kernel needs no room.
@@ -214,7 +214,7 @@ mod tests {
             fast.kernel(i).unwrap(),
             AllOpsResolver.kernel(i).unwrap()
         ));
-        assert_eq!(fast.find(OpKind::Custom("x")), None);
+        assert_eq!(fast.find(OpKind::Custom(b"x")), None);
         // Every fast kernel replaces a reference one.
         for (code, _, _) in crate::kernels::fast::FAST {
             assert!(fast.find(OpKind::Builtin(*code)).is_some());

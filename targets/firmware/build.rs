@@ -432,7 +432,10 @@ fn resolver_for(model: &[u8], fast: bool) -> String {
                     ops.push(code);
                 }
             }
-            OpKind::Custom(name) => panic!("custom operator {name} has no kernel"),
+            OpKind::Custom(name) => panic!(
+                "custom operator {} has no kernel",
+                String::from_utf8_lossy(name)
+            ),
         }
     }
     let mut src = format!(

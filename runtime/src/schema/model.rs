@@ -500,11 +500,14 @@ pub struct OperatorCode<'a> {
     index: usize,
 }
 
-/// What an operator code names: a builtin operator or a custom one.
+/// What an operator code names: a builtin operator or a custom one. A
+/// custom operator's name is its bytes as stored: resolvers compare bytes,
+/// so running a model needs no UTF-8 check (`Model::from_bytes` still
+/// checks that every name is UTF-8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpKind<'a> {
     Builtin(BuiltinOperator),
-    Custom(&'a str),
+    Custom(&'a [u8]),
 }
 
 impl<'a> OperatorCode<'a> {
@@ -577,7 +580,7 @@ impl<'a> OperatorCode<'a> {
             return Err(ReadError::malformed(self.loc(), fault));
         }
         if code == BuiltinOperator::CUSTOM {
-            match self.custom_code()? {
+            match bytes_at(&self.t, 1, text!("OperatorCode.custom_code"), self.loc())? {
                 Some(name) => Ok(OpKind::Custom(name)),
                 None => Err(ReadError::malformed(
                     Location::OperatorCode(self.index),
