@@ -98,10 +98,12 @@ fn plan<R: OpResolver>(
         kernels,
         arena_bytes: usage.total,
         activations_bytes: usage.activations,
-        scratch_bytes: usage.scratch,
+        // The host's runtime is built with `greedy-plan`, which computes
+        // these figures: they are always there.
+        scratch_bytes: usage.scratch.unwrap_or_default(),
         persistent_bytes: usage.persistent,
         planning_bytes: usage.planning,
-        lower_bound_bytes: usage.lower_bound,
+        lower_bound_bytes: usage.lower_bound.unwrap_or_default(),
         tensors,
     })
 }

@@ -273,8 +273,8 @@ struct Layout {
     tensors: usize,
     nodes_at: usize,
     nodes: usize,
-    scratch: usize,
-    lower_bound: usize,
+    scratch: Option<usize>,
+    lower_bound: Option<usize>,
     /// The subgraph's input and output index lists (offset in the model,
     /// length), so that `input` and `output` need not read the model.
     inputs: (u32, u32),
@@ -292,11 +292,14 @@ pub struct ArenaUsage {
     /// beyond the activations), included in `total`.
     pub planning: usize,
     /// Of `activations`, the largest scratch use at one time.
-    pub scratch: usize,
+    pub scratch: Option<usize>,
     /// Tensor and operator tables, per-op data, variable tensors (the tail).
     pub persistent: usize,
     /// Largest sum of live activation and scratch bytes at one operator.
-    pub lower_bound: usize,
+    pub lower_bound: Option<usize>,
+    // `scratch` and `lower_bound` are figures for reports: builds with the
+    // `greedy-plan` feature (the host's) compute them, as its search needs
+    // the bound anyway; a first-fit-only firmware leaves that code out.
 }
 
 /// Where the plan put one tensor.
@@ -1064,16 +1067,19 @@ fn check_quantization(
     ty: TensorType,
     q: &crate::schema::Quantization<'_>,
 ) -> Result<(), TensorProblem> {
-    let range = match ty {
-        TensorType::Int8 => Some((-128, 127)),
-        TensorType::UInt8 => Some((0, 255)),
-        TensorType::Int16 => Some((-32768, 32767)),
-        _ => None,
+    // The type's range moved to start at 0: one unsigned compare a value.
+    let (bias, max) = match ty {
+        TensorType::Int8 => (128, 255),
+        TensorType::UInt8 => (0, 255),
+        TensorType::Int16 => (32768, 65535),
+        _ => (0, u64::MAX),
     };
-    if let Some((lo, hi)) = range {
-        if let Some(z) = q.zero_point.iter().find(|z| !(lo..=hi).contains(z)) {
-            return Err(TensorProblem::ZeroPoint(z));
-        }
+    if let Some(z) = q
+        .zero_point
+        .iter()
+        .find(|z| z.wrapping_add(bias) as u64 > max)
+    {
+        return Err(TensorProblem::ZeroPoint(z));
     }
     // Finite and not negative (-0.0 is zero), on the bits: no float
     // compares, which are library calls on cores without an FPU.
@@ -1182,8 +1188,8 @@ struct HeadPlan {
     head: usize,
     /// Working memory the planner used at the start of the arena.
     work: usize,
-    scratch: usize,
-    lower_bound: usize,
+    scratch: Option<usize>,
+    lower_bound: Option<usize>,
 }
 
 /// Plans activations and scratch buffers, writes their offsets into the
@@ -1332,12 +1338,13 @@ fn plan_head(
         }
     }
     let buffers = buffers.get_mut(..n).unwrap_or_default();
-    let lower_bound = planner::lower_bound(buffers) as usize;
+    let lower_bound = cfg!(feature = "greedy-plan").then(|| planner::lower_bound(buffers) as usize);
     let head_size = planner::plan_with(buffers, plan_scratch, planning)? as usize;
     let (activations, scratch) = buffers
         .split_at_checked(activation_buffers)
         .unwrap_or_default();
-    let scratch_peak = planner::lower_bound(scratch) as usize;
+    let scratch_peak =
+        cfg!(feature = "greedy-plan").then(|| planner::lower_bound(scratch) as usize);
 
     // Write the offsets back: activations (and their views), then scratch.
     for k in 0..n_tensors {
@@ -1417,6 +1424,60 @@ mod tests {
             .input(T::f32(&[1, 4], &[10.0, 20.0, 30.0, 40.0]))
             .output(T::out(TensorType::Float32, &[1, 4]))
             .options(add_options)
+    }
+
+    #[test]
+    fn zero_points_outside_their_type_and_bad_scales_are_refused() {
+        // An input of type `ty` with `zero_point`, through an operator that
+        // is never reached: allocate_tensors checks the tensors first.
+        let check = |t: T| {
+            OpTest::new(op::ADD)
+                .input(t)
+                .output(T::out(TensorType::Float32, &[1]))
+                .options(add_options)
+                .run_with(&MutableOpResolver::<1>::new(), 4096)
+                .unwrap_err()
+        };
+        let zero_point = |t: T, z: i64| check(t.q(0.5, z));
+        let tensors = [
+            T::i8(&[1], &[0]),
+            T::out(TensorType::UInt8, &[1]),
+            T::i16(&[1], &[0]),
+        ];
+        let ranges = [(-128, 127), (0, 255), (-32768, 32767)];
+        for (tensor, (lo, hi)) in tensors.iter().zip(ranges) {
+            let tensor = || tensor.clone();
+            for z in [lo, hi] {
+                let err = zero_point(tensor(), z);
+                assert!(matches!(err, Error::UnsupportedOp { .. }), "{z}: {err}");
+            }
+            for z in [lo - 1, hi + 1, i64::MIN, i64::MAX] {
+                let err = zero_point(tensor(), z);
+                assert!(
+                    matches!(
+                        err,
+                        Error::Tensor {
+                            index: 0,
+                            problem: TensorProblem::ZeroPoint(_)
+                        }
+                    ),
+                    "{z}: {err}"
+                );
+            }
+        }
+        // Any zero point for a type without a range (int32 here).
+        let err = check(T::i32(&[1], &[0]).q(1.0, i64::MAX));
+        assert!(matches!(err, Error::UnsupportedOp { .. }), "{err}");
+        for scale in [f32::NAN, f32::INFINITY, -1.0] {
+            let err = check(T::i8(&[1], &[0]).q(scale, 0));
+            let problem = TensorProblem::Scale;
+            assert!(
+                matches!(err, Error::Tensor { index: 0, problem: p } if p == problem),
+                "{scale}: {err}"
+            );
+        }
+        let err = check(T::i8(&[1], &[0]).q(-0.0, 0));
+        assert!(matches!(err, Error::UnsupportedOp { .. }), "-0.0: {err}");
     }
 
     #[test]
