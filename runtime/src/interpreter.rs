@@ -1048,16 +1048,15 @@ fn tensor_info<'m>(
     sg: &Subgraph<'m>,
     k: usize,
 ) -> Result<TensorInfo<'m>, ReadError> {
-    let t = sg.tensor(k)?;
-    let data = model.buffer(t.buffer()? as usize)?.data()?;
-    let is_variable = t.is_variable()?;
+    let t = sg.tensor(k)?.runtime_fields()?;
+    let data = model.buffer(t.buffer as usize)?.data()?;
     Ok(TensorInfo {
         index: k,
-        ty: t.tensor_type()?,
-        shape: Shape::new(t.shape()?.as_bytes()),
-        quantization: t.quantization()?,
-        constant: (!data.is_empty() && !is_variable).then_some(data),
-        is_variable,
+        ty: t.ty,
+        shape: Shape::new(t.shape.as_bytes()),
+        quantization: t.quantization,
+        constant: (!data.is_empty() && !t.is_variable).then_some(data),
+        is_variable: t.is_variable,
     })
 }
 

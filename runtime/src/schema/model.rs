@@ -811,6 +811,36 @@ impl<'a> Tensor<'a> {
         }
     }
 
+    /// What the interpreter reads of a tensor, in one call: a fault in any
+    /// field becomes one error (the first fault found), not one per field.
+    pub(crate) fn runtime_fields(&self) -> R<TensorFields<'a>> {
+        let t = &self.t;
+        let mut first = None;
+        let f = &mut first;
+        let buffer = t.scalar_or(2, 4, 0, text!("Tensor.buffer"), f);
+        let is_variable = t.scalar_or(5, 1, 0, text!("Tensor.is_variable"), f) != 0;
+        let ty = t.scalar_or(1, 1, 0, text!("Tensor.type"), f) as u8 as i8;
+        let shape = Scalars::new(t.scalar_bytes_or(0, 4, text!("Tensor.shape"), f));
+        let quantization = self.quantization_fault().unwrap_or_else(|fault| {
+            f.get_or_insert(fault);
+            None
+        });
+        match (first, TensorType::from_i8(ty)) {
+            (None, Some(ty)) => Ok(TensorFields {
+                buffer,
+                ty,
+                shape,
+                quantization,
+                is_variable,
+            }),
+            (Some(fault), _) => Err(self.at()(fault)),
+            (None, None) => Err(self.at()(Fault::new(
+                text!("Tensor.type"),
+                FaultKind::UnknownEnum { value: ty.into() },
+            ))),
+        }
+    }
+
     pub fn is_variable(&self) -> R<bool> {
         bool_at(&self.t, 5, false, text!("Tensor.is_variable"), self.loc())
     }
@@ -839,6 +869,17 @@ impl<'a> Tensor<'a> {
         self.has_rank()?;
         Ok(())
     }
+}
+
+/// The fields of a tensor the interpreter uses (see `Tensor::runtime_fields`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TensorFields<'a> {
+    /// Index into `Model.buffers`.
+    pub buffer: u32,
+    pub ty: TensorType,
+    pub shape: Scalars<'a, i32>,
+    pub quantization: Option<Quantization<'a>>,
+    pub is_variable: bool,
 }
 
 /// Quantization parameters of a tensor: `real = scale * (q - zero_point)`,
