@@ -75,9 +75,11 @@ impl<'a> Bytes<'a> {
 pub struct Table<'a> {
     buf: Bytes<'a>,
     pos: usize,
+    /// The vtable, at least 4 bytes: its length, then the length of the
+    /// table's inline data (field reads stay inside it), then the fields.
+    // The inline length is read from here rather than kept: a smaller
+    // `Table` is cheaper to copy, and every view holds one.
     vtable: &'a [u8],
-    /// Length of the table's inline data, from the vtable; field reads stay inside it.
-    inline_len: usize,
 }
 
 impl<'a> Table<'a> {
@@ -99,12 +101,7 @@ impl<'a> Table<'a> {
         }
         let vtable = buf.slice(vt_pos, vt_len, field)?;
         buf.slice(pos, inline_len, field)?;
-        Ok(Table {
-            buf,
-            pos,
-            vtable,
-            inline_len,
-        })
+        Ok(Table { buf, pos, vtable })
     }
 
     /// Position of field `slot` (its index in the schema, counting a union
@@ -123,7 +120,11 @@ impl<'a> Table<'a> {
         if rel == 0 {
             return Ok(None);
         }
-        if rel + size > self.inline_len {
+        let inline_len = match self.vtable.first_chunk::<4>() {
+            Some(&[_, _, lo, hi]) => u16::from_le_bytes([lo, hi]) as usize,
+            None => 0,
+        };
+        if rel + size > inline_len {
             return Err(Fault::new(
                 field,
                 FaultKind::BadVtable {
