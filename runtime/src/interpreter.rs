@@ -439,14 +439,18 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         // Prepare every operator.
         for i in 0..n_ops {
             let op = sg.operator(i)?;
-            let lists = || -> Result<_, ReadError> {
-                let kind = model.opcode_of(&op)?.kind()?;
-                Ok((kind, op.inputs()?, op.outputs()?, op.intermediates()?))
-            };
-            let (kind, inputs, outputs, intermediates) = lists()?;
-            let unsupported = || Error::unsupported_op(&model, i);
-            let index = self.resolver.find(kind).ok_or_else(unsupported)?;
-            let kernel = *self.resolver.kernel(index).ok_or_else(unsupported)?;
+            let fields = op.runtime_fields(&model)?;
+            let (kind, inputs, outputs, intermediates) = (
+                fields.kind,
+                fields.inputs,
+                fields.outputs,
+                fields.intermediates,
+            );
+            let resolver = self.resolver;
+            let found = resolver
+                .find(kind)
+                .and_then(|k| Some((k, resolver.kernel(k)?)));
+            let (index, kernel) = found.ok_or_else(|| Error::unsupported_op(&model, i))?;
             let recs = tensors_at
                 .and_then(|at| tail.arena.get(at..at + n_tensors * TENSOR_RECORD))
                 .and_then(|b| bytemuck::try_cast_slice::<u8, TensorRecord>(b).ok());

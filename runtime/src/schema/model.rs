@@ -348,16 +348,28 @@ impl<'a> Model<'a> {
 
     /// The operator code of operator `op`, checked against the code list.
     pub fn opcode_of(&self, op: &Operator<'a>) -> R<OperatorCode<'a>> {
-        let i = op.opcode_index()?;
-        let count = self.operator_codes_len()?;
-        if (i as usize) < count {
-            self.operator_code(i as usize)
+        self.opcode_at(op.opcode_index()?, op.location())
+    }
+
+    /// Operator code `i`, checked against the code list (read once);
+    /// `at` is where the index was read.
+    fn opcode_at(&self, i: u32, at: Location) -> R<OperatorCode<'a>> {
+        let codes = self
+            .root
+            .tables(1, text!("Model.operator_codes"))
+            .map_err(ReadError::at(Location::Model))?;
+        let index = i as usize;
+        if index < codes.len() {
+            let t = codes
+                .get(index)
+                .map_err(ReadError::at(Location::OperatorCode(index)))?;
+            Ok(OperatorCode { t, index })
         } else {
             Err(ReadError::index_out_of_range(
-                op.location(),
+                at,
                 Indexed::Opcode,
                 Index::Unsigned(i),
-                count,
+                codes.len(),
             ))
         }
     }
@@ -940,6 +952,31 @@ impl<'a> Operator<'a> {
         scalars_at(&self.t, 8, text!("Operator.intermediates"), self.loc())
     }
 
+    /// What the interpreter reads of an operator to prepare it, in one
+    /// call: its kind, then its input, output and intermediate lists (one
+    /// fault check for the three).
+    pub(crate) fn runtime_fields(&self, model: &Model<'a>) -> R<OperatorFields<'a>> {
+        let kind = model.opcode_of(self)?.kind()?;
+        let t = &self.t;
+        let mut first = None;
+        let f = &mut first;
+        let fields = OperatorFields {
+            kind,
+            inputs: Scalars::new(t.scalar_bytes_or(1, 4, text!("Operator.inputs"), f)),
+            outputs: Scalars::new(t.scalar_bytes_or(2, 4, text!("Operator.outputs"), f)),
+            intermediates: Scalars::new(t.scalar_bytes_or(
+                8,
+                4,
+                text!("Operator.intermediates"),
+                f,
+            )),
+        };
+        match first {
+            Some(fault) => Err(self.at()(fault)),
+            None => Ok(fields),
+        }
+    }
+
     /// The builtin options union, if the operator has one.
     pub fn builtin_options(&self) -> R<Option<BuiltinOptions<'a>>> {
         self.union().map_err(self.at())
@@ -1054,6 +1091,16 @@ impl<'a> Operator<'a> {
         // the operators it runs.
         Ok(())
     }
+}
+
+/// The fields of an operator the interpreter uses (see
+/// `Operator::runtime_fields`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OperatorFields<'a> {
+    pub kind: OpKind<'a>,
+    pub inputs: Scalars<'a, i32>,
+    pub outputs: Scalars<'a, i32>,
+    pub intermediates: Scalars<'a, i32>,
 }
 
 /// An entry of `Model.metadata`.
