@@ -451,12 +451,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 .find(kind)
                 .and_then(|k| Some((k, resolver.kernel(k)?)));
             let (index, kernel) = found.ok_or_else(|| Error::unsupported_op(&model, i))?;
-            let recs = tensors_at
-                .and_then(|at| tail.arena.get(at..at + n_tensors * TENSOR_RECORD))
-                .and_then(|b| bytemuck::try_cast_slice::<u8, TensorRecord>(b).ok());
-            if let Some(recs) = recs {
-                for t in outputs.iter().filter_map(|t| usize::try_from(t).ok()) {
-                    if recs.get(t).is_some_and(TensorRecord::is_constant) {
+            if let Some(at) = tensors_at {
+                let tensors = outputs.iter().filter_map(|t| usize::try_from(t).ok());
+                for t in tensors.filter(|&t| t < n_tensors) {
+                    let rec: TensorRecord = read_pod(tail.arena, at + t * TENSOR_RECORD);
+                    if rec.is_constant() {
                         return Err(Error::Tensor {
                             index: t,
                             problem: TensorProblem::WrittenConstant,
