@@ -85,14 +85,17 @@ pub struct Table<'a> {
 impl<'a> Table<'a> {
     pub fn new(buf: Bytes<'a>, pos: usize, field: &'static str) -> Result<Self, Fault> {
         let soffset = buf.i32(pos, field)?;
-        let vt_pos = (pos as i64) - (soffset as i64);
         let bad = |why| Fault::new(field, FaultKind::BadVtable { table: pos, why });
-        if vt_pos < 0 || vt_pos as u64 >= buf.0.len() as u64 {
-            return Err(bad(text!("vtable position outside the file")));
-        }
-        let vt_pos = vt_pos as usize;
-        let vt_len = buf.u16(vt_pos, field)? as usize;
-        let inline_len = buf.u16(vt_pos + 2, field)? as usize;
+        // `pos` indexes the file, so it fits an `isize`.
+        let vt_pos = (pos as isize)
+            .checked_sub(soffset as isize)
+            .and_then(|p| usize::try_from(p).ok())
+            .filter(|&p| p < buf.0.len())
+            .ok_or_else(|| bad(text!("vtable position outside the file")))?;
+        // Vtable length and table length in one read.
+        let [a, b, c, d] = buf.array::<4>(vt_pos, field)?;
+        let vt_len = u16::from_le_bytes([a, b]) as usize;
+        let inline_len = u16::from_le_bytes([c, d]) as usize;
         if vt_len < 4 || vt_len % 2 != 0 {
             return Err(bad(text!("vtable length is not an even number >= 4")));
         }
