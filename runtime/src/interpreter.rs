@@ -415,16 +415,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         // Use a multiple of 16 bytes, so the tail (allocated from the end) is aligned too.
         let len = (self.arena.len() - base) & !(ALIGN - 1);
         let arena = self.arena.part_mut(base..base + len);
-        // One conversion of a read error into the interpreter's error.
-        let read = || -> Result<_, ReadError> {
-            Ok((
-                sg.tensors_len()?,
-                sg.operators_len()?,
-                sg.inputs()?,
-                sg.outputs()?,
-            ))
-        };
-        let (n_tensors, n_ops, sg_inputs, sg_outputs) = read()?;
+        let (n_tensors, n_ops, sg_inputs, sg_outputs) = sg.runtime_fields()?;
         let mut tail = Tail {
             arena,
             top: len,

@@ -708,6 +708,26 @@ impl<'a> Subgraph<'a> {
         })
     }
 
+    /// What the interpreter reads of the subgraph, in one call (one fault
+    /// check): tensor count, operator count, inputs and outputs.
+    pub(crate) fn runtime_fields(&self) -> R<(usize, usize, Scalars<'a, i32>, Scalars<'a, i32>)> {
+        let t = &self.t;
+        let mut first = None;
+        let f = &mut first;
+        // A vector of tables is one of 4-byte offsets.
+        let tensors = t.scalar_bytes_or(0, 4, text!("SubGraph.tensors"), f).len() / 4;
+        let operators = t
+            .scalar_bytes_or(3, 4, text!("SubGraph.operators"), f)
+            .len()
+            / 4;
+        let inputs = Scalars::new(t.scalar_bytes_or(1, 4, text!("SubGraph.inputs"), f));
+        let outputs = Scalars::new(t.scalar_bytes_or(2, 4, text!("SubGraph.outputs"), f));
+        match first {
+            Some(fault) => Err(ReadError::malformed(self.loc(), fault)),
+            None => Ok((tensors, operators, inputs, outputs)),
+        }
+    }
+
     pub fn inputs(&self) -> R<Scalars<'a, i32>> {
         scalars_at(&self.t, 1, text!("SubGraph.inputs"), self.loc())
     }
