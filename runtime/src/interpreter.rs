@@ -1086,11 +1086,16 @@ fn check_quantization(
     Ok(())
 }
 
-// Out of line, like `list_at`: one copy for its several callers is smaller.
-#[inline(never)]
 fn write_pod<T: Pod>(tail: &mut Tail<'_>, at: usize, value: &T) {
-    if let Some(dest) = tail.bytes_mut(at, core::mem::size_of::<T>()) {
-        dest.copy_from_slice(bytemuck::bytes_of(value));
+    write_bytes(tail, at, bytemuck::bytes_of(value));
+}
+
+// Out of line and not generic, like `list_at`: one copy serves every
+// record type.
+#[inline(never)]
+fn write_bytes(tail: &mut Tail<'_>, at: usize, bytes: &[u8]) {
+    if let Some(dest) = tail.bytes_mut(at, bytes.len()) {
+        dest.copy_from_slice(bytes);
     }
 }
 
