@@ -199,10 +199,10 @@ impl<'a> Model<'a> {
             Ok(root) => root,
             Err(fault) => return Err(ReadError::malformed(Location::Model, fault)),
         };
-        match root.u32(0, 0, text!("Model.version")) {
-            Ok(SCHEMA_VERSION) => Ok(Model { bytes, root }),
-            Ok(version) => Err(ReadError::unsupported_version(version)),
-            Err(fault) => Err(ReadError::malformed(Location::Model, fault)),
+        let model = Model { bytes, root };
+        match model.version()? {
+            SCHEMA_VERSION => Ok(model),
+            version => Err(ReadError::unsupported_version(version)),
         }
     }
 
