@@ -441,7 +441,10 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let found = resolver
                 .find(kind)
                 .and_then(|k| Some((k, resolver.kernel(k)?)));
-            let (index, kernel) = found.ok_or_else(|| Error::unsupported_op(&model, i))?;
+            // Errors returned as made (not through `?`): built in place.
+            let Some((index, kernel)) = found else {
+                return Err(Error::unsupported_op(&model, i));
+            };
             if let Some(at) = tensors_at {
                 let tensors = outputs.iter().filter_map(|t| usize::try_from(t).ok());
                 for t in tensors.filter(|&t| t < n_tensors) {
@@ -465,7 +468,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 persistent: &mut tail,
                 prepared: &mut prepared,
             };
-            (kernel.prepare)(&mut ctx).map_err(|error| Error::prepare(&model, i, error))?;
+            if let Err(error) = (kernel.prepare)(&mut ctx) {
+                return Err(Error::prepare(&model, i, error));
+            }
             let skip = kernel.output_aliases_input
                 && inputs.get(0).is_some_and(|t| t >= 0)
                 && !outputs.is_empty();
