@@ -139,9 +139,8 @@ impl<'a> Table<'a> {
         Ok(Some(self.pos + rel))
     }
 
-    /// A 1-, 4- or 8-byte little-endian field, widened: every scalar read
-    /// shares this one function.
-    #[inline(never)]
+    /// A 1-, 4- or 8-byte little-endian field, widened.
+    #[inline]
     pub(crate) fn scalar(
         &self,
         slot: usize,
@@ -149,15 +148,37 @@ impl<'a> Table<'a> {
         default: u64,
         field: &'static str,
     ) -> Result<u64, Fault> {
-        Ok(match self.field(slot, size, field)? {
-            Some(p) => self
-                .buf
-                .slice(p, size, field)?
-                .iter()
-                .rev()
-                .fold(0, |v, &b| (v << 8) | u64::from(b)),
-            None => default,
-        })
+        let mut first = None;
+        let v = self.read_scalar(slot, size, default, field, &mut first);
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(v),
+        }
+    }
+
+    /// `scalar`, or `default` with the fault kept in `first`: every scalar
+    /// read shares this one function, and its value comes back in
+    /// registers.
+    #[inline(never)]
+    fn read_scalar(
+        &self,
+        slot: usize,
+        size: usize,
+        default: u64,
+        field: &'static str,
+        first: &mut Option<Fault>,
+    ) -> u64 {
+        let bytes = self
+            .field(slot, size, field)
+            .and_then(|p| p.map(|p| self.buf.slice(p, size, field)).transpose());
+        match bytes {
+            Ok(Some(b)) => b.iter().rev().fold(0, |v, &b| (v << 8) | u64::from(b)),
+            Ok(None) => default,
+            Err(fault) => {
+                first.get_or_insert(fault);
+                default
+            }
+        }
     }
 
     pub fn u8(&self, slot: usize, default: u8, field: &'static str) -> Result<u8, Fault> {
@@ -245,7 +266,7 @@ impl<'a> Table<'a> {
     // per field, each of which would copy the fault.
 
     /// `scalar`, or `default` with the fault kept in `first`.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn scalar_or(
         &self,
         slot: usize,
@@ -254,13 +275,7 @@ impl<'a> Table<'a> {
         field: &'static str,
         first: &mut Option<Fault>,
     ) -> u32 {
-        match self.scalar(slot, size, default.into(), field) {
-            Ok(v) => v as u32,
-            Err(fault) => {
-                first.get_or_insert(fault);
-                default
-            }
-        }
+        self.read_scalar(slot, size, default.into(), field, first) as u32
     }
 
     /// `scalar_bytes`, or no bytes with the fault kept in `first`.
