@@ -229,13 +229,18 @@ impl<'a> Table<'a> {
     }
 
     /// A vector of bytes (`[ubyte]`, or a string's bytes), if present.
-    #[inline(never)]
+    #[inline]
     pub fn bytes_vector(
         &self,
         slot: usize,
         field: &'static str,
     ) -> Result<Option<&'a [u8]>, Fault> {
-        Ok(self.vector(slot, 1, field)?.map(|(_, bytes)| bytes))
+        let mut first = None;
+        let bytes = self.read_vector(slot, 1, field, &mut first);
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(bytes),
+        }
     }
 
     /// A vector of 4- or 8-byte scalars; absent reads as empty.
@@ -248,17 +253,19 @@ impl<'a> Table<'a> {
     }
 
     /// The bytes of a vector of `size`-byte scalars; absent reads as empty.
-    /// Not generic, so that every element type shares it.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn scalar_bytes(
         &self,
         slot: usize,
         size: usize,
         field: &'static str,
     ) -> Result<&'a [u8], Fault> {
-        Ok(self
-            .vector(slot, size, field)?
-            .map_or(&[], |(_, bytes)| bytes))
+        let mut first = None;
+        let bytes = self.scalar_bytes_or(slot, size, field, &mut first);
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(bytes),
+        }
     }
 
     // The `_or` reads below return a default and keep the first fault in
@@ -287,34 +294,49 @@ impl<'a> Table<'a> {
         field: &'static str,
         first: &mut Option<Fault>,
     ) -> &'a [u8] {
-        match self.scalar_bytes(slot, size, field) {
-            Ok(v) => v,
-            Err(fault) => {
-                first.get_or_insert(fault);
-                &[]
-            }
-        }
+        self.read_vector(slot, size, field, first).unwrap_or(&[])
     }
 
     /// A vector of tables (as offsets); absent reads as empty.
     pub fn tables(&self, slot: usize, field: &'static str) -> Result<Tables<'a>, Fault> {
-        let (data, bytes) = self.vector(slot, 4, field)?.unwrap_or((0, &[]));
+        let bytes = self.scalar_bytes(slot, 4, field)?;
         Ok(Tables {
             buf: self.buf,
-            data,
+            // Where the offsets start in the file (the bytes are in it).
+            data: (bytes.as_ptr() as usize).wrapping_sub(self.buf.0.as_ptr() as usize),
             len: bytes.len() / 4,
             field,
         })
     }
 
-    /// Where a vector's elements start, and their bytes, checked to fit the file.
+    /// The bytes of the vector in `slot` (of `elem`-byte elements), `None`
+    /// if absent, or `None` with the fault kept in `first`: every vector
+    /// read shares this one function, and its bytes come back in registers.
     #[inline(never)]
+    fn read_vector(
+        &self,
+        slot: usize,
+        elem: usize,
+        field: &'static str,
+        first: &mut Option<Fault>,
+    ) -> Option<&'a [u8]> {
+        match self.vector(slot, elem, field) {
+            Ok(bytes) => bytes,
+            Err(fault) => {
+                first.get_or_insert(fault);
+                None
+            }
+        }
+    }
+
+    /// A vector's bytes, checked to fit the file.
+    #[inline(always)]
     fn vector(
         &self,
         slot: usize,
         elem: usize,
         field: &'static str,
-    ) -> Result<Option<(usize, &'a [u8])>, Fault> {
+    ) -> Result<Option<&'a [u8]>, Fault> {
         let Some(p) = self.field(slot, 4, field)? else {
             return Ok(None);
         };
@@ -322,7 +344,7 @@ impl<'a> Table<'a> {
         let len = self.buf.u32(start, field)? as usize;
         let data = start + 4;
         match len.checked_mul(elem) {
-            Some(bytes) => Ok(Some((data, self.buf.slice(data, bytes, field)?))),
+            Some(bytes) => Ok(Some(self.buf.slice(data, bytes, field)?)),
             None => Err(Fault::new(
                 field,
                 FaultKind::OutOfBounds {
