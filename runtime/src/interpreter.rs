@@ -425,7 +425,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let nodes_at = tail.reserve(n_ops * NODE_RECORD);
 
         let model_bytes = model.bytes();
-        let has_variables = record_tensors(&model, &sg, &mut tail, tensors_at, n_tensors)?;
+        record_tensors(&model, &sg, &mut tail, tensors_at, n_tensors)?;
 
         // Prepare every operator.
         for i in 0..n_ops {
@@ -577,9 +577,6 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 sg_outputs.len() as u32,
             ),
         });
-        if has_variables {
-            self.reset()?;
-        }
         Ok(())
     }
 
@@ -904,16 +901,15 @@ pub struct IoInfo<'m> {
 
 /// Writes the tensor records: constants point into the model, variables
 /// get persistent memory now, activations are placed by the plan later.
-/// Returns whether the model has variable tensors.
+/// Variables start at their initial value.
 fn record_tensors(
     model: &Model<'_>,
     sg: &Subgraph<'_>,
     tail: &mut Tail<'_>,
     tensors_at: Option<usize>,
     n_tensors: usize,
-) -> Result<bool, Error> {
+) -> Result<(), Error> {
     let model_bytes = model.bytes();
-    let mut has_variables = false;
     for k in 0..n_tensors {
         // One read of everything about the tensor, then the runtime's own
         // checks.
@@ -965,12 +961,17 @@ fn record_tensors(
             }
             record(false, at.unwrap_or(0)).constant()
         } else if info.is_variable {
-            has_variables = true;
             let fill = match (ty, info.quantization) {
                 (TensorType::Int8, Some(q)) => q.zero_point.get(0).unwrap_or(0) as i8 as u8,
                 _ => 0,
             };
-            record(false, tail.reserve(bytes).unwrap_or(0)).variable(fill)
+            // Its initial value now, as `reset` sets it (planning leaves
+            // the tail alone).
+            let at = tail.reserve(bytes);
+            if let Some(dest) = at.and_then(|at| tail.bytes_mut(at, bytes)) {
+                dest.fill(fill);
+            }
+            record(false, at.unwrap_or(0)).variable(fill)
         } else {
             record(false, 0)
         };
@@ -978,7 +979,7 @@ fn record_tensors(
             write_pod(tail, at + k * TENSOR_RECORD, &record);
         }
     }
-    Ok(has_variables)
+    Ok(())
 }
 
 // Operator errors, built out of line (they are rare); with `error-text`
