@@ -404,7 +404,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     #[inline(never)]
     pub fn allocate_tensors(&mut self) -> Result<(), Error> {
         self.layout = None;
-        let model = self.model;
+        let model = &self.model;
         let sg = self.subgraph()?;
         let base = self
             .arena
@@ -425,12 +425,12 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let nodes_at = tail.reserve(n_ops * NODE_RECORD);
 
         let model_bytes = model.bytes();
-        record_tensors(&model, &sg, &mut tail, tensors_at, n_tensors)?;
+        record_tensors(model, &sg, &mut tail, tensors_at, n_tensors)?;
 
         // Prepare every operator.
         for i in 0..n_ops {
             let op = sg.operator(i)?;
-            let fields = op.runtime_fields(&model)?;
+            let fields = op.runtime_fields(model)?;
             let (kind, inputs, outputs, intermediates) = (
                 fields.kind,
                 fields.inputs,
@@ -443,7 +443,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 .and_then(|k| Some((k, resolver.kernel(k)?)));
             // Errors returned as made (not through `?`): built in place.
             let Some((index, kernel)) = found else {
-                return Err(Error::unsupported_op(&model, i));
+                return Err(Error::unsupported_op(model, i));
             };
             if let Some(at) = tensors_at {
                 let tensors = outputs.iter().filter_map(|t| usize::try_from(t).ok());
@@ -458,9 +458,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 }
             }
             let mut prepared = PreparedOp::default();
-            let lookup = |k: usize| tensor_info(&model, &sg, k).map_err(KernelError::from);
+            let lookup = |k: usize| tensor_info(model, &sg, k).map_err(KernelError::from);
             let mut ctx = PrepareContext {
-                model,
+                model: *model,
                 op,
                 inputs,
                 outputs,
@@ -469,7 +469,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 prepared: &mut prepared,
             };
             if let Err(error) = (kernel.prepare)(&mut ctx) {
-                return Err(Error::prepare(&model, i, error));
+                return Err(Error::prepare(model, i, error));
             }
             let skip = kernel.output_aliases_input
                 && inputs.get(0).is_some_and(|t| t >= 0)
@@ -530,7 +530,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             return Err(Error::NotAllocated);
         };
         let plan = plan_head(
-            &model,
+            model,
             (sg_inputs, sg_outputs),
             head,
             nodes,
