@@ -592,16 +592,16 @@ impl<'a> OperatorCode<'a> {
             return Err(ReadError::malformed(self.loc(), fault));
         }
         if code == BuiltinOperator::CUSTOM {
-            match bytes_at(&self.t, 1, text!("OperatorCode.custom_code"), self.loc())? {
-                Some(name) => Ok(OpKind::Custom(name)),
-                None => Err(ReadError::malformed(
-                    Location::OperatorCode(self.index),
-                    Fault::new(
-                        text!("OperatorCode.custom_code"),
-                        FaultKind::UnknownEnum { value: -1 },
-                    ),
-                )),
-            }
+            // A missing name is a fault too: one conversion for both.
+            let fault = match self.t.bytes_vector(1, text!("OperatorCode.custom_code")) {
+                Ok(Some(name)) => return Ok(OpKind::Custom(name)),
+                Ok(None) => Fault::new(
+                    text!("OperatorCode.custom_code"),
+                    FaultKind::UnknownEnum { value: -1 },
+                ),
+                Err(fault) => fault,
+            };
+            Err(ReadError::malformed(self.loc(), fault))
         } else {
             Ok(OpKind::Builtin(code))
         }
