@@ -404,7 +404,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     #[inline(never)]
     pub fn allocate_tensors(&mut self) -> Result<(), Error> {
         self.layout = None;
-        let model = self.model;
+        let model = &self.model;
         let sg = self.subgraph()?;
         let base = self
             .arena
@@ -415,16 +415,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         // Use a multiple of 16 bytes, so the tail (allocated from the end) is aligned too.
         let len = (self.arena.len() - base) & !(ALIGN - 1);
         let arena = self.arena.part_mut(base..base + len);
-        // One conversion of a read error into the interpreter's error.
-        let read = || -> Result<_, ReadError> {
-            Ok((
-                sg.tensors_len()?,
-                sg.operators_len()?,
-                sg.inputs()?,
-                sg.outputs()?,
-            ))
-        };
-        let (n_tensors, n_ops, sg_inputs, sg_outputs) = read()?;
+        let (n_tensors, n_ops, sg_inputs, sg_outputs) = sg.runtime_fields()?;
         let mut tail = Tail {
             arena,
             top: len,
@@ -434,25 +425,31 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let nodes_at = tail.reserve(n_ops * NODE_RECORD);
 
         let model_bytes = model.bytes();
-        let has_variables = record_tensors(&model, &sg, &mut tail, tensors_at, n_tensors)?;
+        record_tensors(model, &sg, &mut tail, tensors_at, n_tensors)?;
 
         // Prepare every operator.
         for i in 0..n_ops {
             let op = sg.operator(i)?;
-            let lists = || -> Result<_, ReadError> {
-                let kind = model.opcode_of(&op)?.kind()?;
-                Ok((kind, op.inputs()?, op.outputs()?, op.intermediates()?))
+            let fields = op.runtime_fields(model)?;
+            let (kind, inputs, outputs, intermediates) = (
+                fields.kind,
+                fields.inputs,
+                fields.outputs,
+                fields.intermediates,
+            );
+            let resolver = self.resolver;
+            let found = resolver
+                .find(kind)
+                .and_then(|k| Some((k, resolver.kernel(k)?)));
+            // Errors returned as made (not through `?`): built in place.
+            let Some((index, kernel)) = found else {
+                return Err(Error::unsupported_op(model, i));
             };
-            let (kind, inputs, outputs, intermediates) = lists()?;
-            let unsupported = || Error::unsupported_op(&model, i);
-            let index = self.resolver.find(kind).ok_or_else(unsupported)?;
-            let kernel = *self.resolver.kernel(index).ok_or_else(unsupported)?;
-            let recs = tensors_at
-                .and_then(|at| tail.arena.get(at..at + n_tensors * TENSOR_RECORD))
-                .and_then(|b| bytemuck::try_cast_slice::<u8, TensorRecord>(b).ok());
-            if let Some(recs) = recs {
-                for t in outputs.iter().filter_map(|t| usize::try_from(t).ok()) {
-                    if recs.get(t).is_some_and(TensorRecord::is_constant) {
+            if let Some(at) = tensors_at {
+                let tensors = outputs.iter().filter_map(|t| usize::try_from(t).ok());
+                for t in tensors.filter(|&t| t < n_tensors) {
+                    let rec: TensorRecord = read_pod(tail.arena, at + t * TENSOR_RECORD);
+                    if rec.is_constant() {
                         return Err(Error::Tensor {
                             index: t,
                             problem: TensorProblem::WrittenConstant,
@@ -461,9 +458,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 }
             }
             let mut prepared = PreparedOp::default();
-            let lookup = |k: usize| tensor_info(&model, &sg, k).map_err(KernelError::from);
+            let lookup = |k: usize| tensor_info(model, &sg, k).map_err(KernelError::from);
             let mut ctx = PrepareContext {
-                model,
+                model: *model,
                 op,
                 inputs,
                 outputs,
@@ -471,7 +468,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 persistent: &mut tail,
                 prepared: &mut prepared,
             };
-            (kernel.prepare)(&mut ctx).map_err(|error| Error::prepare(&model, i, error))?;
+            if let Err(error) = (kernel.prepare)(&mut ctx) {
+                return Err(Error::prepare(model, i, error));
+            }
             let skip = kernel.output_aliases_input
                 && inputs.get(0).is_some_and(|t| t >= 0)
                 && !outputs.is_empty();
@@ -531,7 +530,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             return Err(Error::NotAllocated);
         };
         let plan = plan_head(
-            &model,
+            model,
             (sg_inputs, sg_outputs),
             head,
             nodes,
@@ -578,9 +577,6 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 sg_outputs.len() as u32,
             ),
         });
-        if has_variables {
-            self.reset()?;
-        }
         Ok(())
     }
 
@@ -905,16 +901,15 @@ pub struct IoInfo<'m> {
 
 /// Writes the tensor records: constants point into the model, variables
 /// get persistent memory now, activations are placed by the plan later.
-/// Returns whether the model has variable tensors.
+/// Variables start at their initial value.
 fn record_tensors(
     model: &Model<'_>,
     sg: &Subgraph<'_>,
     tail: &mut Tail<'_>,
     tensors_at: Option<usize>,
     n_tensors: usize,
-) -> Result<bool, Error> {
+) -> Result<(), Error> {
     let model_bytes = model.bytes();
-    let mut has_variables = false;
     for k in 0..n_tensors {
         // One read of everything about the tensor, then the runtime's own
         // checks.
@@ -966,12 +961,17 @@ fn record_tensors(
             }
             record(false, at.unwrap_or(0)).constant()
         } else if info.is_variable {
-            has_variables = true;
             let fill = match (ty, info.quantization) {
                 (TensorType::Int8, Some(q)) => q.zero_point.get(0).unwrap_or(0) as i8 as u8,
                 _ => 0,
             };
-            record(false, tail.reserve(bytes).unwrap_or(0)).variable(fill)
+            // Its initial value now, as `reset` sets it (planning leaves
+            // the tail alone).
+            let at = tail.reserve(bytes);
+            if let Some(dest) = at.and_then(|at| tail.bytes_mut(at, bytes)) {
+                dest.fill(fill);
+            }
+            record(false, at.unwrap_or(0)).variable(fill)
         } else {
             record(false, 0)
         };
@@ -979,7 +979,7 @@ fn record_tensors(
             write_pod(tail, at + k * TENSOR_RECORD, &record);
         }
     }
-    Ok(has_variables)
+    Ok(())
 }
 
 // Operator errors, built out of line (they are rare); with `error-text`
@@ -1048,16 +1048,15 @@ fn tensor_info<'m>(
     sg: &Subgraph<'m>,
     k: usize,
 ) -> Result<TensorInfo<'m>, ReadError> {
-    let t = sg.tensor(k)?;
-    let data = model.buffer(t.buffer()? as usize)?.data()?;
-    let is_variable = t.is_variable()?;
+    let t = sg.tensor(k)?.runtime_fields()?;
+    let data = model.buffer(t.buffer as usize)?.data()?;
     Ok(TensorInfo {
         index: k,
-        ty: t.tensor_type()?,
-        shape: Shape::new(t.shape()?.as_bytes()),
-        quantization: t.quantization()?,
-        constant: (!data.is_empty() && !is_variable).then_some(data),
-        is_variable,
+        ty: t.ty,
+        shape: Shape::new(t.shape.as_bytes()),
+        quantization: t.quantization,
+        constant: (!data.is_empty() && !t.is_variable).then_some(data),
+        is_variable: t.is_variable,
     })
 }
 
@@ -1093,11 +1092,16 @@ fn check_quantization(
     Ok(())
 }
 
-// Out of line, like `list_at`: one copy for its several callers is smaller.
-#[inline(never)]
 fn write_pod<T: Pod>(tail: &mut Tail<'_>, at: usize, value: &T) {
-    if let Some(dest) = tail.bytes_mut(at, core::mem::size_of::<T>()) {
-        dest.copy_from_slice(bytemuck::bytes_of(value));
+    write_bytes(tail, at, bytemuck::bytes_of(value));
+}
+
+// Out of line and not generic, like `list_at`: one copy serves every
+// record type.
+#[inline(never)]
+fn write_bytes(tail: &mut Tail<'_>, at: usize, bytes: &[u8]) {
+    if let Some(dest) = tail.bytes_mut(at, bytes.len()) {
+        dest.copy_from_slice(bytes);
     }
 }
 

@@ -75,22 +75,27 @@ impl<'a> Bytes<'a> {
 pub struct Table<'a> {
     buf: Bytes<'a>,
     pos: usize,
+    /// The vtable, at least 4 bytes: its length, then the length of the
+    /// table's inline data (field reads stay inside it), then the fields.
+    // The inline length is read from here rather than kept: a smaller
+    // `Table` is cheaper to copy, and every view holds one.
     vtable: &'a [u8],
-    /// Length of the table's inline data, from the vtable; field reads stay inside it.
-    inline_len: usize,
 }
 
 impl<'a> Table<'a> {
     pub fn new(buf: Bytes<'a>, pos: usize, field: &'static str) -> Result<Self, Fault> {
         let soffset = buf.i32(pos, field)?;
-        let vt_pos = (pos as i64) - (soffset as i64);
         let bad = |why| Fault::new(field, FaultKind::BadVtable { table: pos, why });
-        if vt_pos < 0 || vt_pos as u64 >= buf.0.len() as u64 {
-            return Err(bad(text!("vtable position outside the file")));
-        }
-        let vt_pos = vt_pos as usize;
-        let vt_len = buf.u16(vt_pos, field)? as usize;
-        let inline_len = buf.u16(vt_pos + 2, field)? as usize;
+        // `pos` indexes the file, so it fits an `isize`.
+        let vt_pos = (pos as isize)
+            .checked_sub(soffset as isize)
+            .and_then(|p| usize::try_from(p).ok())
+            .filter(|&p| p < buf.0.len())
+            .ok_or_else(|| bad(text!("vtable position outside the file")))?;
+        // Vtable length and table length in one read.
+        let [a, b, c, d] = buf.array::<4>(vt_pos, field)?;
+        let vt_len = u16::from_le_bytes([a, b]) as usize;
+        let inline_len = u16::from_le_bytes([c, d]) as usize;
         if vt_len < 4 || vt_len % 2 != 0 {
             return Err(bad(text!("vtable length is not an even number >= 4")));
         }
@@ -99,12 +104,7 @@ impl<'a> Table<'a> {
         }
         let vtable = buf.slice(vt_pos, vt_len, field)?;
         buf.slice(pos, inline_len, field)?;
-        Ok(Table {
-            buf,
-            pos,
-            vtable,
-            inline_len,
-        })
+        Ok(Table { buf, pos, vtable })
     }
 
     /// Position of field `slot` (its index in the schema, counting a union
@@ -123,7 +123,11 @@ impl<'a> Table<'a> {
         if rel == 0 {
             return Ok(None);
         }
-        if rel + size > self.inline_len {
+        let inline_len = match self.vtable.first_chunk::<4>() {
+            Some(&[_, _, lo, hi]) => u16::from_le_bytes([lo, hi]) as usize,
+            None => 0,
+        };
+        if rel + size > inline_len {
             return Err(Fault::new(
                 field,
                 FaultKind::BadVtable {
@@ -135,9 +139,8 @@ impl<'a> Table<'a> {
         Ok(Some(self.pos + rel))
     }
 
-    /// A 1-, 4- or 8-byte little-endian field, widened: every scalar read
-    /// shares this one function.
-    #[inline(never)]
+    /// A 1-, 4- or 8-byte little-endian field, widened.
+    #[inline]
     pub(crate) fn scalar(
         &self,
         slot: usize,
@@ -145,15 +148,37 @@ impl<'a> Table<'a> {
         default: u64,
         field: &'static str,
     ) -> Result<u64, Fault> {
-        Ok(match self.field(slot, size, field)? {
-            Some(p) => self
-                .buf
-                .slice(p, size, field)?
-                .iter()
-                .rev()
-                .fold(0, |v, &b| (v << 8) | u64::from(b)),
-            None => default,
-        })
+        let mut first = None;
+        let v = self.read_scalar(slot, size, default, field, &mut first);
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(v),
+        }
+    }
+
+    /// `scalar`, or `default` with the fault kept in `first`: every scalar
+    /// read shares this one function, and its value comes back in
+    /// registers.
+    #[inline(never)]
+    fn read_scalar(
+        &self,
+        slot: usize,
+        size: usize,
+        default: u64,
+        field: &'static str,
+        first: &mut Option<Fault>,
+    ) -> u64 {
+        let bytes = self
+            .field(slot, size, field)
+            .and_then(|p| p.map(|p| self.buf.slice(p, size, field)).transpose());
+        match bytes {
+            Ok(Some(b)) => b.iter().rev().fold(0, |v, &b| (v << 8) | u64::from(b)),
+            Ok(None) => default,
+            Err(fault) => {
+                first.get_or_insert(fault);
+                default
+            }
+        }
     }
 
     pub fn u8(&self, slot: usize, default: u8, field: &'static str) -> Result<u8, Fault> {
@@ -204,13 +229,18 @@ impl<'a> Table<'a> {
     }
 
     /// A vector of bytes (`[ubyte]`, or a string's bytes), if present.
-    #[inline(never)]
+    #[inline]
     pub fn bytes_vector(
         &self,
         slot: usize,
         field: &'static str,
     ) -> Result<Option<&'a [u8]>, Fault> {
-        Ok(self.vector(slot, 1, field)?.map(|(_, bytes)| bytes))
+        let mut first = None;
+        let bytes = self.read_vector(slot, 1, field, &mut first);
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(bytes),
+        }
     }
 
     /// A vector of 4- or 8-byte scalars; absent reads as empty.
@@ -223,17 +253,19 @@ impl<'a> Table<'a> {
     }
 
     /// The bytes of a vector of `size`-byte scalars; absent reads as empty.
-    /// Not generic, so that every element type shares it.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn scalar_bytes(
         &self,
         slot: usize,
         size: usize,
         field: &'static str,
     ) -> Result<&'a [u8], Fault> {
-        Ok(self
-            .vector(slot, size, field)?
-            .map_or(&[], |(_, bytes)| bytes))
+        let mut first = None;
+        let bytes = self.scalar_bytes_or(slot, size, field, &mut first);
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(bytes),
+        }
     }
 
     // The `_or` reads below return a default and keep the first fault in
@@ -241,7 +273,7 @@ impl<'a> Table<'a> {
     // per field, each of which would copy the fault.
 
     /// `scalar`, or `default` with the fault kept in `first`.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn scalar_or(
         &self,
         slot: usize,
@@ -250,13 +282,7 @@ impl<'a> Table<'a> {
         field: &'static str,
         first: &mut Option<Fault>,
     ) -> u32 {
-        match self.scalar(slot, size, default.into(), field) {
-            Ok(v) => v as u32,
-            Err(fault) => {
-                first.get_or_insert(fault);
-                default
-            }
-        }
+        self.read_scalar(slot, size, default.into(), field, first) as u32
     }
 
     /// `scalar_bytes`, or no bytes with the fault kept in `first`.
@@ -268,34 +294,49 @@ impl<'a> Table<'a> {
         field: &'static str,
         first: &mut Option<Fault>,
     ) -> &'a [u8] {
-        match self.scalar_bytes(slot, size, field) {
-            Ok(v) => v,
-            Err(fault) => {
-                first.get_or_insert(fault);
-                &[]
-            }
-        }
+        self.read_vector(slot, size, field, first).unwrap_or(&[])
     }
 
     /// A vector of tables (as offsets); absent reads as empty.
     pub fn tables(&self, slot: usize, field: &'static str) -> Result<Tables<'a>, Fault> {
-        let (data, bytes) = self.vector(slot, 4, field)?.unwrap_or((0, &[]));
+        let bytes = self.scalar_bytes(slot, 4, field)?;
         Ok(Tables {
             buf: self.buf,
-            data,
+            // Where the offsets start in the file (the bytes are in it).
+            data: (bytes.as_ptr() as usize).wrapping_sub(self.buf.0.as_ptr() as usize),
             len: bytes.len() / 4,
             field,
         })
     }
 
-    /// Where a vector's elements start, and their bytes, checked to fit the file.
+    /// The bytes of the vector in `slot` (of `elem`-byte elements), `None`
+    /// if absent, or `None` with the fault kept in `first`: every vector
+    /// read shares this one function, and its bytes come back in registers.
     #[inline(never)]
+    fn read_vector(
+        &self,
+        slot: usize,
+        elem: usize,
+        field: &'static str,
+        first: &mut Option<Fault>,
+    ) -> Option<&'a [u8]> {
+        match self.vector(slot, elem, field) {
+            Ok(bytes) => bytes,
+            Err(fault) => {
+                first.get_or_insert(fault);
+                None
+            }
+        }
+    }
+
+    /// A vector's bytes, checked to fit the file.
+    #[inline(always)]
     fn vector(
         &self,
         slot: usize,
         elem: usize,
         field: &'static str,
-    ) -> Result<Option<(usize, &'a [u8])>, Fault> {
+    ) -> Result<Option<&'a [u8]>, Fault> {
         let Some(p) = self.field(slot, 4, field)? else {
             return Ok(None);
         };
@@ -303,7 +344,7 @@ impl<'a> Table<'a> {
         let len = self.buf.u32(start, field)? as usize;
         let data = start + 4;
         match len.checked_mul(elem) {
-            Some(bytes) => Ok(Some((data, self.buf.slice(data, bytes, field)?))),
+            Some(bytes) => Ok(Some(self.buf.slice(data, bytes, field)?)),
             None => Err(Fault::new(
                 field,
                 FaultKind::OutOfBounds {

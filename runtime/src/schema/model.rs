@@ -199,10 +199,10 @@ impl<'a> Model<'a> {
             Ok(root) => root,
             Err(fault) => return Err(ReadError::malformed(Location::Model, fault)),
         };
-        match root.u32(0, 0, text!("Model.version")) {
-            Ok(SCHEMA_VERSION) => Ok(Model { bytes, root }),
-            Ok(version) => Err(ReadError::unsupported_version(version)),
-            Err(fault) => Err(ReadError::malformed(Location::Model, fault)),
+        let model = Model { bytes, root };
+        match model.version()? {
+            SCHEMA_VERSION => Ok(model),
+            version => Err(ReadError::unsupported_version(version)),
         }
     }
 
@@ -348,16 +348,28 @@ impl<'a> Model<'a> {
 
     /// The operator code of operator `op`, checked against the code list.
     pub fn opcode_of(&self, op: &Operator<'a>) -> R<OperatorCode<'a>> {
-        let i = op.opcode_index()?;
-        let count = self.operator_codes_len()?;
-        if (i as usize) < count {
-            self.operator_code(i as usize)
+        self.opcode_at(op.opcode_index()?, op.location())
+    }
+
+    /// Operator code `i`, checked against the code list (read once);
+    /// `at` is where the index was read.
+    fn opcode_at(&self, i: u32, at: Location) -> R<OperatorCode<'a>> {
+        let codes = self
+            .root
+            .tables(1, text!("Model.operator_codes"))
+            .map_err(ReadError::at(Location::Model))?;
+        let index = i as usize;
+        if index < codes.len() {
+            let t = codes
+                .get(index)
+                .map_err(ReadError::at(Location::OperatorCode(index)))?;
+            Ok(OperatorCode { t, index })
         } else {
             Err(ReadError::index_out_of_range(
-                op.location(),
+                at,
                 Indexed::Opcode,
                 Index::Unsigned(i),
-                count,
+                codes.len(),
             ))
         }
     }
@@ -580,16 +592,16 @@ impl<'a> OperatorCode<'a> {
             return Err(ReadError::malformed(self.loc(), fault));
         }
         if code == BuiltinOperator::CUSTOM {
-            match bytes_at(&self.t, 1, text!("OperatorCode.custom_code"), self.loc())? {
-                Some(name) => Ok(OpKind::Custom(name)),
-                None => Err(ReadError::malformed(
-                    Location::OperatorCode(self.index),
-                    Fault::new(
-                        text!("OperatorCode.custom_code"),
-                        FaultKind::UnknownEnum { value: -1 },
-                    ),
-                )),
-            }
+            // A missing name is a fault too: one conversion for both.
+            let fault = match self.t.bytes_vector(1, text!("OperatorCode.custom_code")) {
+                Ok(Some(name)) => return Ok(OpKind::Custom(name)),
+                Ok(None) => Fault::new(
+                    text!("OperatorCode.custom_code"),
+                    FaultKind::UnknownEnum { value: -1 },
+                ),
+                Err(fault) => fault,
+            };
+            Err(ReadError::malformed(self.loc(), fault))
         } else {
             Ok(OpKind::Builtin(code))
         }
@@ -655,7 +667,8 @@ impl<'a> Buffer<'a> {
                 )
             });
         }
-        Ok(self.t.bytes_vector(0, text!("Buffer.data"))?.unwrap_or(&[]))
+        // Absent reads as empty.
+        self.t.scalar_bytes(0, 1, text!("Buffer.data"))
     }
 }
 
@@ -694,6 +707,26 @@ impl<'a> Subgraph<'a> {
             subgraph: self.index,
             index: i,
         })
+    }
+
+    /// What the interpreter reads of the subgraph, in one call (one fault
+    /// check): tensor count, operator count, inputs and outputs.
+    pub(crate) fn runtime_fields(&self) -> R<(usize, usize, Scalars<'a, i32>, Scalars<'a, i32>)> {
+        let t = &self.t;
+        let mut first = None;
+        let f = &mut first;
+        // A vector of tables is one of 4-byte offsets.
+        let tensors = t.scalar_bytes_or(0, 4, text!("SubGraph.tensors"), f).len() / 4;
+        let operators = t
+            .scalar_bytes_or(3, 4, text!("SubGraph.operators"), f)
+            .len()
+            / 4;
+        let inputs = Scalars::new(t.scalar_bytes_or(1, 4, text!("SubGraph.inputs"), f));
+        let outputs = Scalars::new(t.scalar_bytes_or(2, 4, text!("SubGraph.outputs"), f));
+        match first {
+            Some(fault) => Err(ReadError::malformed(self.loc(), fault)),
+            None => Ok((tensors, operators, inputs, outputs)),
+        }
     }
 
     pub fn inputs(&self) -> R<Scalars<'a, i32>> {
@@ -811,6 +844,36 @@ impl<'a> Tensor<'a> {
         }
     }
 
+    /// What the interpreter reads of a tensor, in one call: a fault in any
+    /// field becomes one error (the first fault found), not one per field.
+    pub(crate) fn runtime_fields(&self) -> R<TensorFields<'a>> {
+        let t = &self.t;
+        let mut first = None;
+        let f = &mut first;
+        let buffer = t.scalar_or(2, 4, 0, text!("Tensor.buffer"), f);
+        let is_variable = t.scalar_or(5, 1, 0, text!("Tensor.is_variable"), f) != 0;
+        let ty = t.scalar_or(1, 1, 0, text!("Tensor.type"), f) as u8 as i8;
+        let shape = Scalars::new(t.scalar_bytes_or(0, 4, text!("Tensor.shape"), f));
+        let quantization = self.quantization_fault().unwrap_or_else(|fault| {
+            f.get_or_insert(fault);
+            None
+        });
+        match (first, TensorType::from_i8(ty)) {
+            (None, Some(ty)) => Ok(TensorFields {
+                buffer,
+                ty,
+                shape,
+                quantization,
+                is_variable,
+            }),
+            (Some(fault), _) => Err(self.at()(fault)),
+            (None, None) => Err(self.at()(Fault::new(
+                text!("Tensor.type"),
+                FaultKind::UnknownEnum { value: ty.into() },
+            ))),
+        }
+    }
+
     pub fn is_variable(&self) -> R<bool> {
         bool_at(&self.t, 5, false, text!("Tensor.is_variable"), self.loc())
     }
@@ -839,6 +902,17 @@ impl<'a> Tensor<'a> {
         self.has_rank()?;
         Ok(())
     }
+}
+
+/// The fields of a tensor the interpreter uses (see `Tensor::runtime_fields`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TensorFields<'a> {
+    /// Index into `Model.buffers`.
+    pub buffer: u32,
+    pub ty: TensorType,
+    pub shape: Scalars<'a, i32>,
+    pub quantization: Option<Quantization<'a>>,
+    pub is_variable: bool,
 }
 
 /// Quantization parameters of a tensor: `real = scale * (q - zero_point)`,
@@ -897,6 +971,31 @@ impl<'a> Operator<'a> {
 
     pub fn intermediates(&self) -> R<Scalars<'a, i32>> {
         scalars_at(&self.t, 8, text!("Operator.intermediates"), self.loc())
+    }
+
+    /// What the interpreter reads of an operator to prepare it, in one
+    /// call: its kind, then its input, output and intermediate lists (one
+    /// fault check for the three).
+    pub(crate) fn runtime_fields(&self, model: &Model<'a>) -> R<OperatorFields<'a>> {
+        let kind = model.opcode_of(self)?.kind()?;
+        let t = &self.t;
+        let mut first = None;
+        let f = &mut first;
+        let fields = OperatorFields {
+            kind,
+            inputs: Scalars::new(t.scalar_bytes_or(1, 4, text!("Operator.inputs"), f)),
+            outputs: Scalars::new(t.scalar_bytes_or(2, 4, text!("Operator.outputs"), f)),
+            intermediates: Scalars::new(t.scalar_bytes_or(
+                8,
+                4,
+                text!("Operator.intermediates"),
+                f,
+            )),
+        };
+        match first {
+            Some(fault) => Err(self.at()(fault)),
+            None => Ok(fields),
+        }
     }
 
     /// The builtin options union, if the operator has one.
@@ -1013,6 +1112,16 @@ impl<'a> Operator<'a> {
         // the operators it runs.
         Ok(())
     }
+}
+
+/// The fields of an operator the interpreter uses (see
+/// `Operator::runtime_fields`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OperatorFields<'a> {
+    pub kind: OpKind<'a>,
+    pub inputs: Scalars<'a, i32>,
+    pub outputs: Scalars<'a, i32>,
+    pub intermediates: Scalars<'a, i32>,
 }
 
 /// An entry of `Model.metadata`.
