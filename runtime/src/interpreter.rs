@@ -1278,71 +1278,58 @@ fn plan_head(
     let offline = model.offline_memory_plan()?.filter(|p| p.subgraph == 0);
 
     // One plan buffer per root activation (not a constant, not a variable,
-    // used), then one per scratch buffer.
+    // used), then one per scratch buffer: written at the start of `rest`
+    // while it has room, and counted in the same pass (the count tells the
+    // working memory needed).
     let in_arena = |rec: &TensorRecord| !rec.is_constant() && rec.variable_fill().is_none();
-    let planned = |k: usize, rec: &TensorRecord, first: &[u32]| {
-        let live = matches!((first.get(k), last.get(k)), (Some(f), Some(l)) if f <= l);
-        in_arena(rec) && root.get(k) == Some(&(k as u32)) && live
-    };
-    // Count them, and mark the others unused (first past last), so that
-    // filling the buffers below needs only that test.
-    let mut n_buffers = n_scratch;
-    for (k, rec) in recs.iter().enumerate() {
-        if planned(k, rec, first) {
-            n_buffers += 1;
-        } else if let Some(f) = first.get_mut(k) {
-            *f = u32::MAX;
-        }
-    }
-    let work_bytes = work_for(n_buffers);
-    let room = PlanFailure::NoRoom { work: work_bytes };
-    if rest.len() < n_buffers * buffer_words + planner::scratch_words(n_buffers) {
-        return Err(room);
-    }
-    let Some((buffer_space, plan_scratch)) = rest.split_at_mut_checked(n_buffers * buffer_words)
-    else {
-        return Err(room);
-    };
-    let Ok(buffers) = bytemuck::try_cast_slice_mut::<u32, PlanBuffer>(buffer_space) else {
-        return Err(room);
-    };
-    let mut slots = buffers.iter_mut();
+    let (_, slots, _) = bytemuck::pod_align_to_mut::<u32, PlanBuffer>(rest);
     let mut n = 0;
     for (k, rec) in recs.iter().enumerate() {
         let (Some(f), Some(&l)) = (first.get_mut(k), last.get(k)) else {
             break;
         };
-        if *f > l {
-            continue; // not planned
+        if !(in_arena(rec) && root.get(k) == Some(&(k as u32)) && *f <= l) {
+            // Not planned: a slot past the buffers (see the write-back).
+            *f = u32::MAX;
+            continue;
         }
-        let Some(slot) = slots.next() else { break };
-        let fixed = offline.and_then(|p| p.offset(k));
-        *slot = PlanBuffer {
-            size: rec.bytes,
-            first: *f,
-            last: l,
-            offset: fixed.unwrap_or(0),
-            fixed: fixed.is_some() as u32,
-        };
+        if let Some(slot) = slots.get_mut(n) {
+            let fixed = offline.and_then(|p| p.offset(k));
+            *slot = PlanBuffer {
+                size: rec.bytes,
+                first: *f,
+                last: l,
+                offset: fixed.unwrap_or(0),
+                fixed: fixed.is_some() as u32,
+            };
+        }
         // Remember which buffer tensor k became, in its `first` slot (no
-        // longer needed); unplanned tensors keep a slot past the buffers.
+        // longer needed).
         *f = n as u32;
         n += 1;
     }
     let activation_buffers = n;
     for (i, node) in nodes.iter().enumerate() {
         for &size in node.scratch_len.iter().filter(|&&s| s > 0) {
-            let Some(slot) = slots.next() else { break };
-            *slot = PlanBuffer::new(size, i as u32, i as u32);
+            if let Some(slot) = slots.get_mut(n) {
+                *slot = PlanBuffer::new(size, i as u32, i as u32);
+            }
             n += 1;
         }
     }
-    let buffers = buffers.get_mut(..n).unwrap_or_default();
+    let work_bytes = work_for(n);
+    let room = PlanFailure::NoRoom { work: work_bytes };
+    if rest.len() < n * buffer_words + planner::scratch_words(n) {
+        return Err(room);
+    }
+    let Some((buffer_space, plan_scratch)) = rest.split_at_mut_checked(n * buffer_words) else {
+        return Err(room);
+    };
+    // The whole of `buffer_space` (same alignment, a multiple of the size).
+    let (_, buffers, _) = bytemuck::pod_align_to_mut::<u32, PlanBuffer>(buffer_space);
     let lower_bound = cfg!(feature = "greedy-plan").then(|| planner::lower_bound(buffers) as usize);
     let head_size = planner::plan_with(buffers, plan_scratch, planning)? as usize;
-    let (activations, scratch) = buffers
-        .split_at_checked(activation_buffers)
-        .unwrap_or_default();
+    let scratch = buffers.get(activation_buffers..).unwrap_or_default();
     let scratch_peak =
         cfg!(feature = "greedy-plan").then(|| planner::lower_bound(scratch) as usize);
 
@@ -1355,8 +1342,8 @@ fn plan_head(
         let Some(rec) = recs.get_mut(k) else { continue };
         if in_arena(&root_rec) {
             // Unused roots were never planned: their slot is past the
-            // activation buffers.
-            if let Some(b) = activations.get(b as usize) {
+            // buffers. Planned ones are activation buffers.
+            if let Some(b) = buffers.get(b as usize) {
                 rec.data_offset = b.offset;
             }
         } else if r != k {
