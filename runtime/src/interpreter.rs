@@ -1229,25 +1229,23 @@ fn plan_head(
     let Ok(work) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut head[..head_len & !3]) else {
         return Err(no_room);
     };
-    let Some((root, rest)) = work.split_at_mut_checked(n_tensors) else {
+    // Per tensor `[root, first, last]`: one array, so one split and one
+    // argument for `touch`.
+    let Some((lives, rest)) = work.split_at_mut_checked(3 * n_tensors) else {
         return Err(no_room);
     };
-    let Some((first, rest)) = rest.split_at_mut_checked(n_tensors) else {
-        return Err(no_room);
-    };
-    let Some((last, rest)) = rest.split_at_mut_checked(n_tensors) else {
-        return Err(no_room);
-    };
+    let (lives, _) = lives.as_chunks_mut::<3>();
 
     // Roots: view outputs share their input's bytes (nodes marked skip).
-    for (k, r) in root.iter_mut().enumerate() {
-        *r = k as u32;
+    // Lifetimes start empty (first past last).
+    for (k, life) in lives.iter_mut().enumerate() {
+        *life = [k as u32, u32::MAX, 0];
     }
     for node in nodes.iter().filter(|n| n.skip()) {
         let (inputs, outputs) = (node.inputs(model_bytes), node.outputs(model_bytes));
         if let (Some(src), Some(dst)) = (inputs.get(0), outputs.get(0)) {
-            if let Some(&r) = root.get(src as usize) {
-                if let Some(d) = root.get_mut(dst as usize) {
+            if let Some(&[r, ..]) = lives.get(src as usize) {
+                if let Some([d, ..]) = lives.get_mut(dst as usize) {
                     *d = r;
                 }
             }
@@ -1255,22 +1253,18 @@ fn plan_head(
     }
     // Lifetimes, gathered on the roots. Subgraph inputs live from the
     // start, outputs to the end.
-    first.fill(u32::MAX);
-    last.fill(0);
     let end = nodes.len().saturating_sub(1) as u32;
     for (list, at) in [(sg_inputs, 0), (sg_outputs, end)] {
-        touch(list, at, root, first, last);
+        touch(list, at, lives);
     }
     for (i, node) in nodes.iter().enumerate() {
-        let i = i as u32;
         let lists = [
             (node.inputs_offset, node.inputs_len),
             (node.outputs_offset, node.outputs_len),
             (node.intermediates_offset, node.intermediates_len),
         ];
-        // One call in a loop: three calls would each take seven arguments.
         for (offset, len) in lists {
-            touch(list_at(model_bytes, offset, len), i, root, first, last);
+            touch(list_at(model_bytes, offset, len), i as u32, lives);
         }
     }
 
@@ -1285,10 +1279,11 @@ fn plan_head(
     let (_, slots, _) = bytemuck::pod_align_to_mut::<u32, PlanBuffer>(rest);
     let mut n = 0;
     for (k, rec) in recs.iter().enumerate() {
-        let (Some(f), Some(&l)) = (first.get_mut(k), last.get(k)) else {
+        let Some([root, f, l]) = lives.get_mut(k) else {
             break;
         };
-        if !(in_arena(rec) && root.get(k) == Some(&(k as u32)) && *f <= l) {
+        let l = *l;
+        if !(in_arena(rec) && *root == k as u32 && *f <= l) {
             // Not planned: a slot past the buffers (see the write-back).
             *f = u32::MAX;
             continue;
@@ -1335,8 +1330,8 @@ fn plan_head(
 
     // Write the offsets back: activations (and their views), then scratch.
     for k in 0..n_tensors {
-        let r = root.get(k).map_or(k, |&r| r as usize);
-        let (Some(&root_rec), Some(&b)) = (recs.get(r), first.get(r)) else {
+        let r = lives.get(k).map_or(k, |&[r, ..]| r as usize);
+        let (Some(&root_rec), Some(&[_, b, _])) = (recs.get(r), lives.get(r)) else {
             continue;
         };
         let Some(rec) = recs.get_mut(k) else { continue };
@@ -1367,14 +1362,14 @@ fn plan_head(
     })
 }
 
-/// Widens the lifetimes of the roots of the tensors in `list` to cover
-/// operator `at`.
+/// Widens the lifetimes (`[root, first, last]` per tensor) of the roots of
+/// the tensors in `list` to cover operator `at`.
 #[inline(never)]
-fn touch(list: Scalars<'_, i32>, at: u32, root: &[u32], first: &mut [u32], last: &mut [u32]) {
+fn touch(list: Scalars<'_, i32>, at: u32, lives: &mut [[u32; 3]]) {
     for t in list.iter().filter_map(|t| usize::try_from(t).ok()) {
-        let r = root.get(t).map_or(usize::MAX, |&r| r as usize);
-        if let (Some(f), Some(l)) = (first.get_mut(r), last.get_mut(r)) {
-            (*f, *l) = ((*f).min(at), (*l).max(at));
+        let r = lives.get(t).map_or(usize::MAX, |&[r, ..]| r as usize);
+        if let Some([_, first, last]) = lives.get_mut(r) {
+            (*first, *last) = ((*first).min(at), (*last).max(at));
         }
     }
 }
