@@ -1213,11 +1213,10 @@ fn plan_head(
     // Working memory, at the start of the head: per tensor its root and
     // lifetime; then, once the count is known, the plan buffers and the
     // planner's own scratch.
-    let n_scratch = nodes
+    let n_scratch: usize = nodes
         .iter()
-        .flat_map(|n| n.scratch_len)
-        .filter(|&s| s > 0)
-        .count();
+        .map(|n| n.scratch_len.iter().filter(|&&s| s > 0).count())
+        .sum();
     let buffer_words = core::mem::size_of::<PlanBuffer>() / 4;
     let work_for = |buffers: usize| {
         4 * (3 * n_tensors + buffers * buffer_words + planner::scratch_words(buffers))
