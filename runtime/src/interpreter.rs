@@ -1323,6 +1323,8 @@ fn plan_head(
     let (_, buffers, _) = bytemuck::pod_align_to_mut::<u32, PlanBuffer>(buffer_space);
     let lower_bound = cfg!(feature = "greedy-plan").then(|| planner::lower_bound(buffers) as usize);
     let head_size = planner::plan_with(buffers, plan_scratch, planning)? as usize;
+    // Planned sizes are rounded up to the arena's alignment already.
+    debug_assert_eq!(head_size % ALIGN, 0);
     let scratch = buffers.get(activation_buffers..).unwrap_or_default();
     let scratch_peak =
         cfg!(feature = "greedy-plan").then(|| planner::lower_bound(scratch) as usize);
@@ -1354,7 +1356,7 @@ fn plan_head(
         }
     }
     Ok(HeadPlan {
-        head: align_up(head_size).unwrap_or(head_size),
+        head: head_size,
         work: align_up(work_bytes).unwrap_or(work_bytes),
         scratch: scratch_peak,
         lower_bound,
