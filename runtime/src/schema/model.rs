@@ -1120,9 +1120,16 @@ pub struct OfflinePlan<'a> {
 
 impl<'a> OfflinePlan<'a> {
     fn parse(data: &'a [u8]) -> R<OfflinePlan<'a>> {
+        // Word `i` of the header (version, subgraph, count): one length
+        // check for all three.
         let word = |i: usize| {
-            data.get(4 * i..4 * i + 4)
-                .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            let b = data.get(..12)?;
+            Some(i32::from_le_bytes([
+                b[4 * i],
+                b[4 * i + 1],
+                b[4 * i + 2],
+                b[4 * i + 3],
+            ]))
         };
         let bad = |len| {
             ReadError::malformed(
