@@ -1213,26 +1213,21 @@ fn plan_head(
     // Working memory, at the start of the head: per tensor its root and
     // lifetime; then, once the count is known, the plan buffers and the
     // planner's own scratch.
-    let n_scratch: usize = nodes
-        .iter()
-        .map(|n| n.scratch_len.iter().filter(|&&s| s > 0).count())
-        .sum();
     let buffer_words = core::mem::size_of::<PlanBuffer>() / 4;
     let work_for = |buffers: usize| {
         4 * (3 * n_tensors + buffers * buffer_words + planner::scratch_words(buffers))
     };
-    let no_room = PlanFailure::NoRoom {
-        work: work_for(n_tensors + n_scratch),
-    };
-    let head_len = head.len();
-    let Ok(work) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut head[..head_len & !3]) else {
-        return Err(no_room);
-    };
     // Per tensor `[root, first, last]`: one array, so one split and one
-    // argument for `touch`.
-    let Some((lives, rest)) = work.split_at_mut_checked(3 * n_tensors) else {
-        return Err(no_room);
-    };
+    // argument for `touch`. If they do not fit, the passes below run on no
+    // tensors, only to count the scratch buffers for the error (which
+    // counts every tensor as a buffer); that error comes before any read
+    // of the offline plan.
+    let head_len = head.len();
+    let split = bytemuck::try_cast_slice_mut::<u8, u32>(&mut head[..head_len & !3])
+        .ok()
+        .and_then(|work| work.split_at_mut_checked(3 * n_tensors));
+    let fits = split.is_some();
+    let (lives, rest) = split.unwrap_or_default();
     let (lives, _) = lives.as_chunks_mut::<3>();
 
     // Roots: view outputs share their input's bytes (nodes marked skip).
@@ -1267,16 +1262,13 @@ fn plan_head(
         }
     }
 
-    // Offline plan, if the model has one: fixed offsets for those tensors.
-    let offline = model.offline_memory_plan()?.filter(|p| p.subgraph == 0);
-
     // One plan buffer per root activation (not a constant, not a variable,
     // used), then one per scratch buffer: written at the start of `rest`
     // while it has room, and counted in the same pass (the count tells the
     // working memory needed).
     let in_arena = |rec: &TensorRecord| !rec.is_constant() && rec.variable_fill().is_none();
     let (_, slots, _) = bytemuck::pod_align_to_mut::<u32, PlanBuffer>(rest);
-    let mut n = 0;
+    let mut n = if fits { 0 } else { n_tensors };
     for (k, rec) in recs.iter().enumerate() {
         let Some([root, f, l]) = lives.get_mut(k) else {
             break;
@@ -1288,14 +1280,7 @@ fn plan_head(
             continue;
         }
         if let Some(slot) = slots.get_mut(n) {
-            let fixed = offline.and_then(|p| p.offset(k));
-            *slot = PlanBuffer {
-                size: rec.bytes,
-                first: *f,
-                last: l,
-                offset: fixed.unwrap_or(0),
-                fixed: fixed.is_some() as u32,
-            };
+            *slot = PlanBuffer::new(rec.bytes, *f, l);
         }
         // Remember which buffer tensor k became, in its `first` slot (no
         // longer needed).
@@ -1313,6 +1298,11 @@ fn plan_head(
     }
     let work_bytes = work_for(n);
     let room = PlanFailure::NoRoom { work: work_bytes };
+    if !fits {
+        return Err(room);
+    }
+    // Offline plan, if the model has one: fixed offsets for those tensors.
+    let offline = model.offline_memory_plan()?.filter(|p| p.subgraph == 0);
     if rest.len() < n * buffer_words + planner::scratch_words(n) {
         return Err(room);
     }
@@ -1321,6 +1311,16 @@ fn plan_head(
     };
     // The whole of `buffer_space` (same alignment, a multiple of the size).
     let (_, buffers, _) = bytemuck::pod_align_to_mut::<u32, PlanBuffer>(buffer_space);
+    // Fixed offsets from the offline plan, for planned tensors only (`b`
+    // is an activation buffer for those, past the buffers for the others).
+    if let Some(offline) = offline {
+        for (k, &[_, b, _]) in lives.iter().enumerate() {
+            if let (Some(buffer), Some(offset)) = (buffers.get_mut(b as usize), offline.offset(k)) {
+                buffer.offset = offset;
+                buffer.fixed = 1;
+            }
+        }
+    }
     let lower_bound = cfg!(feature = "greedy-plan").then(|| planner::lower_bound(buffers) as usize);
     let head_size = planner::plan_with(buffers, plan_scratch, planning)? as usize;
     // Planned sizes are rounded up to the arena's alignment already.
