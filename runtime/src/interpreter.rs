@@ -1314,8 +1314,11 @@ fn plan_head(
     // Fixed offsets from the offline plan, for planned tensors only (`b`
     // is an activation buffer for those, past the buffers for the others).
     if let Some(offline) = offline {
-        for (k, &[_, b, _]) in lives.iter().enumerate() {
-            if let (Some(buffer), Some(offset)) = (buffers.get_mut(b as usize), offline.offset(k)) {
+        let offsets = Scalars::<i32>::new(offline.offsets);
+        for (&[_, b, _], offset) in lives.iter().zip(offsets.iter()) {
+            // Negative (-1): left to the planner.
+            if let (Some(buffer), Ok(offset)) = (buffers.get_mut(b as usize), u32::try_from(offset))
+            {
                 buffer.offset = offset;
                 buffer.fixed = 1;
             }
