@@ -1248,9 +1248,8 @@ fn plan_head(
     // Lifetimes, gathered on the roots. Subgraph inputs live from the
     // start, outputs to the end.
     let end = nodes.len().saturating_sub(1) as u32;
-    for (list, at) in [(sg_inputs, 0), (sg_outputs, end)] {
-        touch(list, at, lives);
-    }
+    touch(sg_inputs, 0, lives);
+    touch(sg_outputs, end, lives);
     for (i, node) in nodes.iter().enumerate() {
         let lists = [
             (node.inputs_offset, node.inputs_len),
