@@ -1327,9 +1327,9 @@ fn plan_head(
     let head_size = planner::plan_with(buffers, plan_scratch, planning)? as usize;
     // Planned sizes are rounded up to the arena's alignment already.
     debug_assert_eq!(head_size % ALIGN, 0);
-    let scratch = buffers.get(activation_buffers..).unwrap_or_default();
-    let scratch_peak =
-        cfg!(feature = "greedy-plan").then(|| planner::lower_bound(scratch) as usize);
+    let scratch_peak = cfg!(feature = "greedy-plan").then(|| {
+        planner::lower_bound(buffers.get(activation_buffers..).unwrap_or_default()) as usize
+    });
 
     // Write the offsets back: activations (and their views), then scratch.
     for k in 0..n_tensors {
@@ -1349,11 +1349,12 @@ fn plan_head(
             *rec = rec.view_of(&root_rec);
         }
     }
-    let mut planned_scratch = scratch.iter();
+    let mut n = activation_buffers;
     for node in nodes.iter_mut() {
         for (offset, &len) in node.scratch_offset.iter_mut().zip(&node.scratch_len) {
             if len > 0 {
-                *offset = planned_scratch.next().map_or(0, |b| b.offset);
+                *offset = buffers.get(n).map_or(0, |b| b.offset);
+                n += 1;
             }
         }
     }
