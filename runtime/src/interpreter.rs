@@ -1211,8 +1211,7 @@ fn plan_head(
     let model_bytes = model.bytes();
 
     // Working memory, at the start of the head: per tensor its root and
-    // lifetime; then, once the count is known, the plan buffers and the
-    // planner's own scratch.
+    // lifetime; then the plan buffers and the planner's own scratch.
     let buffer_words = core::mem::size_of::<PlanBuffer>() / 4;
     let work_for = |buffers: usize| {
         4 * (3 * n_tensors + buffers * buffer_words + planner::scratch_words(buffers))
@@ -1349,12 +1348,12 @@ fn plan_head(
             *rec = rec.view_of(&root_rec);
         }
     }
-    let mut n = activation_buffers;
+    let mut next_scratch = activation_buffers;
     for node in nodes.iter_mut() {
         for (offset, &len) in node.scratch_offset.iter_mut().zip(&node.scratch_len) {
             if len > 0 {
-                *offset = buffers.get(n).map_or(0, |b| b.offset);
-                n += 1;
+                *offset = buffers.get(next_scratch).map_or(0, |b| b.offset);
+                next_scratch += 1;
             }
         }
     }
