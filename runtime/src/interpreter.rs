@@ -1215,43 +1215,34 @@ fn plan_head(
     let model_bytes = model.bytes();
 
     // Working memory, at the start of the head: per tensor its root and
-    // lifetime; then, once the count is known, the plan buffers and the
-    // planner's own scratch.
-    let n_scratch = nodes
-        .iter()
-        .flat_map(|n| n.scratch_len)
-        .filter(|&s| s > 0)
-        .count();
+    // lifetime; then the plan buffers and the planner's own scratch.
     let buffer_words = core::mem::size_of::<PlanBuffer>() / 4;
     let work_for = |buffers: usize| {
         4 * (3 * n_tensors + buffers * buffer_words + planner::scratch_words(buffers))
     };
-    let no_room = PlanFailure::NoRoom {
-        work: work_for(n_tensors + n_scratch),
-    };
+    // Per tensor `[root, first, last]`: one array, so one split and one
+    // argument for `touch`. If they do not fit, the passes below run on no
+    // tensors, only to count the scratch buffers for the error (which
+    // counts every tensor as a buffer); that error comes before any read
+    // of the offline plan.
     let head_len = head.len();
-    let Ok(work) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut head[..head_len & !3]) else {
-        return Err(no_room);
-    };
-    let Some((root, rest)) = work.split_at_mut_checked(n_tensors) else {
-        return Err(no_room);
-    };
-    let Some((first, rest)) = rest.split_at_mut_checked(n_tensors) else {
-        return Err(no_room);
-    };
-    let Some((last, rest)) = rest.split_at_mut_checked(n_tensors) else {
-        return Err(no_room);
-    };
+    let split = bytemuck::try_cast_slice_mut::<u8, u32>(&mut head[..head_len & !3])
+        .ok()
+        .and_then(|work| work.split_at_mut_checked(3 * n_tensors));
+    let fits = split.is_some();
+    let (lives, rest) = split.unwrap_or_default();
+    let (lives, _) = lives.as_chunks_mut::<3>();
 
     // Roots: view outputs share their input's bytes (nodes marked skip).
-    for (k, r) in root.iter_mut().enumerate() {
-        *r = k as u32;
+    // Lifetimes start empty (first past last).
+    for (k, life) in lives.iter_mut().enumerate() {
+        *life = [k as u32, u32::MAX, 0];
     }
     for node in nodes.iter().filter(|n| n.skip()) {
         let (inputs, outputs) = (node.inputs(model_bytes), node.outputs(model_bytes));
         if let (Some(src), Some(dst)) = (inputs.get(0), outputs.get(0)) {
-            if let Some(&r) = root.get(src as usize) {
-                if let Some(d) = root.get_mut(dst as usize) {
+            if let Some(&[r, ..]) = lives.get(src as usize) {
+                if let Some([d, ..]) = lives.get_mut(dst as usize) {
                     *d = r;
                 }
             }
@@ -1259,108 +1250,101 @@ fn plan_head(
     }
     // Lifetimes, gathered on the roots. Subgraph inputs live from the
     // start, outputs to the end.
-    first.fill(u32::MAX);
-    last.fill(0);
     let end = nodes.len().saturating_sub(1) as u32;
-    for (list, at) in [(sg_inputs, 0), (sg_outputs, end)] {
-        touch(list, at, root, first, last);
-    }
+    touch(sg_inputs, 0, lives);
+    touch(sg_outputs, end, lives);
     for (i, node) in nodes.iter().enumerate() {
-        let i = i as u32;
         let lists = [
             (node.inputs_offset, node.inputs_len),
             (node.outputs_offset, node.outputs_len),
             (node.intermediates_offset, node.intermediates_len),
         ];
-        // One call in a loop: three calls would each take seven arguments.
         for (offset, len) in lists {
-            touch(list_at(model_bytes, offset, len), i, root, first, last);
+            touch(list_at(model_bytes, offset, len), i as u32, lives);
         }
     }
-
-    // Offline plan, if the model has one: fixed offsets for those tensors.
-    let offline = model.offline_memory_plan()?.filter(|p| p.subgraph == 0);
 
     // One plan buffer per root activation (not a constant, not a variable,
-    // used), then one per scratch buffer.
+    // used), then one per scratch buffer: written at the start of `rest`
+    // while it has room, and counted in the same pass (the count tells the
+    // working memory needed).
     let in_arena = |rec: &TensorRecord| !rec.is_constant() && rec.variable_fill().is_none();
-    let planned = |k: usize, rec: &TensorRecord, first: &[u32]| {
-        let live = matches!((first.get(k), last.get(k)), (Some(f), Some(l)) if f <= l);
-        in_arena(rec) && root.get(k) == Some(&(k as u32)) && live
-    };
-    // Count them, and mark the others unused (first past last), so that
-    // filling the buffers below needs only that test.
-    let mut n_buffers = n_scratch;
+    let (_, slots, _) = bytemuck::pod_align_to_mut::<u32, PlanBuffer>(rest);
+    let mut n = if fits { 0 } else { n_tensors };
     for (k, rec) in recs.iter().enumerate() {
-        if planned(k, rec, first) {
-            n_buffers += 1;
-        } else if let Some(f) = first.get_mut(k) {
-            *f = u32::MAX;
-        }
-    }
-    let work_bytes = work_for(n_buffers);
-    let room = PlanFailure::NoRoom { work: work_bytes };
-    if rest.len() < n_buffers * buffer_words + planner::scratch_words(n_buffers) {
-        return Err(room);
-    }
-    let Some((buffer_space, plan_scratch)) = rest.split_at_mut_checked(n_buffers * buffer_words)
-    else {
-        return Err(room);
-    };
-    let Ok(buffers) = bytemuck::try_cast_slice_mut::<u32, PlanBuffer>(buffer_space) else {
-        return Err(room);
-    };
-    let mut slots = buffers.iter_mut();
-    let mut n = 0;
-    for (k, rec) in recs.iter().enumerate() {
-        let (Some(f), Some(&l)) = (first.get_mut(k), last.get(k)) else {
+        let Some([root, f, l]) = lives.get_mut(k) else {
             break;
         };
-        if *f > l {
-            continue; // not planned
+        let l = *l;
+        if !(in_arena(rec) && *root == k as u32 && *f <= l) {
+            // Not planned: a slot past the buffers (see the write-back).
+            *f = u32::MAX;
+            continue;
         }
-        let Some(slot) = slots.next() else { break };
-        let fixed = offline.and_then(|p| p.offset(k));
-        *slot = PlanBuffer {
-            size: rec.bytes,
-            first: *f,
-            last: l,
-            offset: fixed.unwrap_or(0),
-            fixed: fixed.is_some() as u32,
-        };
+        if let Some(slot) = slots.get_mut(n) {
+            *slot = PlanBuffer::new(rec.bytes, *f, l);
+        }
         // Remember which buffer tensor k became, in its `first` slot (no
-        // longer needed); unplanned tensors keep a slot past the buffers.
+        // longer needed).
         *f = n as u32;
         n += 1;
     }
     let activation_buffers = n;
     for (i, node) in nodes.iter().enumerate() {
         for &size in node.scratch_len.iter().filter(|&&s| s > 0) {
-            let Some(slot) = slots.next() else { break };
-            *slot = PlanBuffer::new(size, i as u32, i as u32);
+            if let Some(slot) = slots.get_mut(n) {
+                *slot = PlanBuffer::new(size, i as u32, i as u32);
+            }
             n += 1;
         }
     }
-    let buffers = buffers.get_mut(..n).unwrap_or_default();
+    let work_bytes = work_for(n);
+    let room = PlanFailure::NoRoom { work: work_bytes };
+    if !fits {
+        return Err(room);
+    }
+    // Offline plan, if the model has one: fixed offsets for those tensors.
+    let offline = model.offline_memory_plan()?.filter(|p| p.subgraph == 0);
+    if rest.len() < n * buffer_words + planner::scratch_words(n) {
+        return Err(room);
+    }
+    let Some((buffer_space, plan_scratch)) = rest.split_at_mut_checked(n * buffer_words) else {
+        return Err(room);
+    };
+    // The whole of `buffer_space` (same alignment, a multiple of the size).
+    let (_, buffers, _) = bytemuck::pod_align_to_mut::<u32, PlanBuffer>(buffer_space);
+    // Fixed offsets from the offline plan, for planned tensors only (`b`
+    // is an activation buffer for those, past the buffers for the others).
+    if let Some(offline) = offline {
+        let offsets = Scalars::<i32>::new(offline.offsets);
+        for (&[_, b, _], offset) in lives.iter().zip(offsets.iter()) {
+            // Negative (-1): left to the planner.
+            if let (Some(buffer), Ok(offset)) = (buffers.get_mut(b as usize), u32::try_from(offset))
+            {
+                buffer.offset = offset;
+                buffer.fixed = 1;
+            }
+        }
+    }
     let lower_bound = cfg!(feature = "greedy-plan").then(|| planner::lower_bound(buffers) as usize);
     let head_size = planner::plan_with(buffers, plan_scratch, planning)? as usize;
-    let (activations, scratch) = buffers
-        .split_at_checked(activation_buffers)
-        .unwrap_or_default();
-    let scratch_peak =
-        cfg!(feature = "greedy-plan").then(|| planner::lower_bound(scratch) as usize);
+    // Planned sizes are rounded up to the arena's alignment already.
+    debug_assert_eq!(head_size % ALIGN, 0);
+    let scratch_peak = cfg!(feature = "greedy-plan").then(|| {
+        planner::lower_bound(buffers.get(activation_buffers..).unwrap_or_default()) as usize
+    });
 
     // Write the offsets back: activations (and their views), then scratch.
     for k in 0..n_tensors {
-        let r = root.get(k).map_or(k, |&r| r as usize);
-        let (Some(&root_rec), Some(&b)) = (recs.get(r), first.get(r)) else {
+        let r = lives.get(k).map_or(k, |&[r, ..]| r as usize);
+        let (Some(&root_rec), Some(&[_, b, _])) = (recs.get(r), lives.get(r)) else {
             continue;
         };
         let Some(rec) = recs.get_mut(k) else { continue };
         if in_arena(&root_rec) {
             // Unused roots were never planned: their slot is past the
-            // activation buffers.
-            if let Some(b) = activations.get(b as usize) {
+            // buffers. Planned ones are activation buffers.
+            if let Some(b) = buffers.get(b as usize) {
                 rec.data_offset = b.offset;
             }
         } else if r != k {
@@ -1368,30 +1352,31 @@ fn plan_head(
             *rec = rec.view_of(&root_rec);
         }
     }
-    let mut planned_scratch = scratch.iter();
+    let mut next_scratch = activation_buffers;
     for node in nodes.iter_mut() {
         for (offset, &len) in node.scratch_offset.iter_mut().zip(&node.scratch_len) {
             if len > 0 {
-                *offset = planned_scratch.next().map_or(0, |b| b.offset);
+                *offset = buffers.get(next_scratch).map_or(0, |b| b.offset);
+                next_scratch += 1;
             }
         }
     }
     Ok(HeadPlan {
-        head: align_up(head_size).unwrap_or(head_size),
+        head: head_size,
         work: align_up(work_bytes).unwrap_or(work_bytes),
         scratch: scratch_peak,
         lower_bound,
     })
 }
 
-/// Widens the lifetimes of the roots of the tensors in `list` to cover
-/// operator `at`.
+/// Widens the lifetimes (`[root, first, last]` per tensor) of the roots of
+/// the tensors in `list` to cover operator `at`.
 #[inline(never)]
-fn touch(list: Scalars<'_, i32>, at: u32, root: &[u32], first: &mut [u32], last: &mut [u32]) {
+fn touch(list: Scalars<'_, i32>, at: u32, lives: &mut [[u32; 3]]) {
     for t in list.iter().filter_map(|t| usize::try_from(t).ok()) {
-        let r = root.get(t).map_or(usize::MAX, |&r| r as usize);
-        if let (Some(f), Some(l)) = (first.get_mut(r), last.get_mut(r)) {
-            (*f, *l) = ((*f).min(at), (*l).max(at));
+        let r = lives.get(t).map_or(usize::MAX, |&[r, ..]| r as usize);
+        if let Some([_, first, last]) = lives.get_mut(r) {
+            (*first, *last) = ((*first).min(at), (*last).max(at));
         }
     }
 }

@@ -342,23 +342,31 @@ fn first_fit(bufs: &mut [PlanBuffer], scratch: &mut [u32]) -> Result<u32, PlanEr
     // The next buffer is found by a scan, not sorted: placing it costs a
     // scan anyway, and a sort costs flash.
     let next = |bufs: &[PlanBuffer]| {
-        let mut next = None::<(usize, &PlanBuffer)>;
-        for (i, b) in bufs.iter().enumerate() {
+        // The best so far: its index and key (zero: none yet; a buffer's
+        // key is at least its size, non-zero, times 2^32).
+        let (mut next, mut best) = (0, 0u64);
+        // By index: `done` is as long as `bufs`, so neither access needs a
+        // bounds check.
+        for i in 0..bufs.len() {
+            let b = bufs.at(i);
             if b.size == 0 || *done.at(i) != 0 {
                 continue;
             }
             if b.is_fixed() {
-                next = Some((i, b));
+                (next, best) = (i, 1);
                 break;
             }
             // Larger, or as large and used first (ties keep the lower index).
-            if next.is_none_or(|(_, n)| (b.size, n.first) > (n.size, b.first)) {
-                next = Some((i, b));
+            let key = (u64::from(b.size) << 32) | u64::from(!b.first);
+            if key > best {
+                (next, best) = (i, key);
             }
         }
-        let (i, _) = next?;
-        *done.at_mut(i) = 1;
-        Some(i as u32)
+        if best == 0 {
+            return None;
+        }
+        *done.at_mut(next) = 1;
+        Some(next as u32)
     };
     let (height, _steps) = place(bufs, list, Fit::Lowest, next);
     // No plan fits under the bound, so a bound over 4 GiB ends here too.

@@ -1229,9 +1229,16 @@ pub struct OfflinePlan<'a> {
 
 impl<'a> OfflinePlan<'a> {
     fn parse(data: &'a [u8]) -> R<OfflinePlan<'a>> {
+        // Word `i` of the header (version, subgraph, count): one length
+        // check for all three.
         let word = |i: usize| {
-            data.get(4 * i..4 * i + 4)
-                .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            let b = data.get(..12)?;
+            Some(i32::from_le_bytes([
+                b[4 * i],
+                b[4 * i + 1],
+                b[4 * i + 2],
+                b[4 * i + 3],
+            ]))
         };
         let bad = |len| {
             ReadError::malformed(
@@ -1249,8 +1256,8 @@ impl<'a> OfflinePlan<'a> {
         let (Some(version), Some(subgraph), Some(count)) = (word(0), word(1), word(2)) else {
             return Err(bad(12));
         };
-        let count = usize::try_from(count).map_err(|_| bad(usize::MAX))?;
-        let bytes = count
+        // A negative count, sign-extended, overflows the multiplication.
+        let bytes = (count as isize as usize)
             .checked_mul(4)
             .and_then(|n| n.checked_add(12))
             .ok_or(bad(usize::MAX))?;
@@ -1290,5 +1297,33 @@ impl<'a> OfflinePlan<'a> {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod offline_plan_tests {
+    use super::*;
+
+    fn parse(words: &[i32]) -> R<(i32, i32, usize)> {
+        let bytes: std::vec::Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        OfflinePlan::parse(&bytes).map(|p| (p.version, p.subgraph, p.len()))
+    }
+
+    #[test]
+    fn counts_are_checked_against_the_data() {
+        assert_eq!(parse(&[1, 0, 2, 64, -1]), Ok((1, 0, 2)));
+        assert_eq!(parse(&[1, 0, 2, 64, -1, 7]), Ok((1, 0, 2)));
+        assert!(parse(&[1, 0]).is_err());
+        assert!(parse(&[1, 0, 3, 64, -1]).is_err());
+        // A negative count: no length can hold it.
+        let kind = FaultKind::OutOfBounds {
+            pos: 0,
+            len: usize::MAX,
+            file_len: 16,
+        };
+        let fault = Fault::new(OFFLINE_MEMORY_ALLOCATION, kind);
+        let negative = Err(ReadError::malformed(Location::Model, fault));
+        assert_eq!(parse(&[1, 0, -1, 0]), negative);
+        assert_eq!(parse(&[1, 0, i32::MIN, 0]), negative);
     }
 }
