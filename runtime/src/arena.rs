@@ -140,13 +140,13 @@ pub const MAX_WRITABLE: usize = 16;
 #[derive(Clone, Copy)]
 pub struct Gaps<'a> {
     /// `None` past `count`: an all-zero empty table needs no constant to copy.
-    pieces: [(usize, Option<&'a [u8]>); MAX_WRITABLE + 1],
+    pieces: [(usize, Option<&'a [u8]>); MAX_WRITABLE + 2],
     count: usize,
 }
 
 impl<'a> Gaps<'a> {
     pub(crate) const EMPTY: Gaps<'a> = Gaps {
-        pieces: [(0, None); MAX_WRITABLE + 1],
+        pieces: [(0, None); MAX_WRITABLE + 2],
         count: 0,
     };
 
@@ -201,81 +201,88 @@ pub fn cut<'a>(
     arena: &'a mut [u8],
     writable: &[(usize, usize)],
 ) -> Result<(Gaps<'a>, Muts<'a>), CutError> {
-    let mut ranges = Writable::EMPTY;
-    for &range in writable {
-        ranges.push(range)?;
+    let end = arena.len();
+    let mut cutter = Cutter::EMPTY;
+    cutter.start(arena, 0, &mut []);
+    let mut muts = Muts::EMPTY;
+    for &(start, len) in writable {
+        if start.saturating_add(len) > end {
+            return Err(CutError::OutOfArena);
+        }
+        cutter.cut_out(&mut muts, start, len)?;
     }
-    let (mut gaps, mut muts) = (Gaps::EMPTY, Muts::EMPTY);
-    cut_into(arena, &ranges, &mut gaps, &mut muts)?;
+    let mut gaps = Gaps::EMPTY;
+    cutter.finish(&mut gaps);
     Ok((gaps, muts))
 }
 
-/// The ranges to cut, kept sorted by start as they are added.
-pub(crate) struct Writable {
-    ranges: [(usize, usize); MAX_WRITABLE],
-    n: usize,
+/// An arena being cut: the pieces not handed out yet, still `&mut` so
+/// they can be cut again. Ranges come in any order, so nothing is sorted.
+pub(crate) struct Cutter<'a> {
+    pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE + 2],
+    count: usize,
 }
 
-impl Writable {
-    pub(crate) const EMPTY: Writable = Writable {
-        ranges: [(0, 0); MAX_WRITABLE],
-        n: 0,
+impl<'a> Cutter<'a> {
+    pub(crate) const EMPTY: Cutter<'a> = Cutter {
+        pieces: [const { (0, None) }; MAX_WRITABLE + 2],
+        count: 0,
     };
 
-    /// Adds `(start, len)`; empty ranges and repeats are skipped.
-    // Inlined into `invoke`'s one caller: smaller than the call.
-    #[inline(always)]
-    pub(crate) fn push(&mut self, (start, len): (usize, usize)) -> Result<(), CutError> {
-        let n = self.n;
-        if len == 0 || self.ranges.part(..n).contains(&(start, len)) {
+    /// Two pieces to start from: `head` at offset 0 and `tail` at `tail_at`
+    /// (what lies between stays out of the cut).
+    pub(crate) fn start(&mut self, head: &'a mut [u8], tail_at: usize, tail: &'a mut [u8]) {
+        self.pieces[0] = (0, Some(head));
+        self.pieces[1] = (tail_at, Some(tail));
+        self.count = 2;
+    }
+
+    /// Makes `(start, len)` a piece of `muts`; empty ranges and repeats are
+    /// skipped.
+    pub(crate) fn cut_out(
+        &mut self,
+        muts: &mut Muts<'a>,
+        start: usize,
+        len: usize,
+    ) -> Result<(), CutError> {
+        let taken = muts.pieces.part(..muts.count);
+        if len == 0
+            || taken
+                .iter()
+                .any(|(at, p)| *at == start && p.as_ref().is_some_and(|p| p.len() == len))
+        {
             return Ok(());
         }
-        if n == MAX_WRITABLE {
+        if muts.count == MAX_WRITABLE {
             return Err(CutError::TooMany);
         }
-        // Insertion sort: there are only a handful.
-        let mut i = n;
-        while i > 0 && self.ranges.at(i - 1).0 > start {
-            *self.ranges.at_mut(i) = *self.ranges.at(i - 1);
-            i -= 1;
+        // The piece that holds the whole range: cut it in three.
+        for j in 0..self.count {
+            let (at, piece) = self.pieces.at_mut(j);
+            let rel = start.wrapping_sub(*at);
+            if let Some(piece) =
+                piece.take_if(|p| start >= *at && p.len() >= rel && p.len() - rel >= len)
+            {
+                let (left, rest) = piece.split_at_mut(rel);
+                let (mid, right) = rest.split_at_mut(len);
+                self.pieces.at_mut(j).1 = Some(left);
+                *self.pieces.at_mut(self.count) = (start + len, Some(right));
+                self.count += 1;
+                *muts.pieces.at_mut(muts.count) = (start, Some(mid));
+                muts.count += 1;
+                return Ok(());
+            }
         }
-        *self.ranges.at_mut(i) = (start, len);
-        self.n = n + 1;
-        Ok(())
+        Err(CutError::Overlap)
     }
-}
 
-/// [`cut`], filling pieces the caller already holds (e.g. in an
-/// `EvalContext`), so the large piece tables are not moved around.
-pub(crate) fn cut_into<'a>(
-    arena: &'a mut [u8],
-    writable: &Writable,
-    gaps: &mut Gaps<'a>,
-    muts: &mut Muts<'a>,
-) -> Result<(), CutError> {
-    gaps.count = 0;
-    muts.count = 0;
-    let mut rest = arena;
-    let mut pos = 0;
-    for &(start, len) in writable.ranges.part(..writable.n) {
-        if start < pos {
-            return Err(CutError::Overlap);
+    /// The pieces left, shared from now on.
+    pub(crate) fn finish(&mut self, gaps: &mut Gaps<'a>) {
+        for (gap, (at, piece)) in gaps.pieces.iter_mut().zip(&mut self.pieces) {
+            *gap = (*at, piece.take().map(|p| &*p));
         }
-        let end = start.checked_add(len).ok_or(CutError::OutOfArena)?;
-        let (gap, tail) = rest
-            .split_at_mut_checked(start - pos)
-            .ok_or(CutError::OutOfArena)?;
-        let (piece, tail) = tail.split_at_mut_checked(len).ok_or(CutError::OutOfArena)?;
-        *gaps.pieces.at_mut(gaps.count) = (pos, Some(gap));
-        gaps.count += 1;
-        *muts.pieces.at_mut(muts.count) = (start, Some(piece));
-        muts.count += 1;
-        rest = tail;
-        pos = end;
+        gaps.count = self.count;
     }
-    *gaps.pieces.at_mut(gaps.count) = (pos, Some(rest));
-    gaps.count += 1;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! let y = interpreter.output(0)?.as_i8()?[0];
 //! ```
 
-use crate::arena::{align_up, cut_into, Gaps, Muts, TensorRecord, Writable, ALIGN, MAX_WRITABLE};
+use crate::arena::{align_up, Cutter, Gaps, Muts, TensorRecord, ALIGN, MAX_WRITABLE};
 use crate::index::{copy, At};
 use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
@@ -597,15 +597,6 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             .ok_or(Error::NotAllocated)
     }
 
-    fn node(&self, i: usize) -> Result<NodeRecord, Error> {
-        let l = self.layout()?;
-        let at = l.base + l.nodes_at + i * NODE_RECORD;
-        self.arena
-            .get(at..at + NODE_RECORD)
-            .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
-            .ok_or(Error::NotAllocated)
-    }
-
     /// Bytes of the arena this model needs: alignment of the caller's
     /// slice, the head (activations and scratch, or the planner's working
     /// memory if that was larger) and the persistent tail. An arena of
@@ -784,8 +775,18 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let l = self.layout()?;
         let model = self.model;
         let model_bytes = model.bytes();
+        // Offsets from here on are from the aligned base.
+        let arena = self
+            .arena
+            .get_mut(l.base..l.base + l.len)
+            .ok_or(Error::NotAllocated)?;
+        let table = l.tensors_at..l.tensors_at + l.tensors * TENSOR_RECORD;
         for i in 0..l.nodes {
-            let node = self.node(i)?;
+            let at = l.nodes_at + i * NODE_RECORD;
+            let node: NodeRecord = arena
+                .get(at..at + NODE_RECORD)
+                .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
+                .ok_or(Error::NotAllocated)?;
             if node.skip() {
                 continue;
             }
@@ -796,47 +797,6 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let inputs = node.inputs(model_bytes);
             let outputs = node.outputs(model_bytes);
 
-            // The pieces this operator writes: outputs, variable inputs, scratch.
-            let mut writable = Writable::EMPTY;
-            let mut n = 0;
-            {
-                let records = self.records()?;
-                // At most MAX_WRITABLE pieces, repeats and empty ones included.
-                let mut push = |range: (usize, usize)| -> Result<(), Error> {
-                    n += 1;
-                    if n > MAX_WRITABLE || writable.push(range).is_err() {
-                        return Err(Error::TooManyWritable { index: i });
-                    }
-                    Ok(())
-                };
-                for t in outputs.iter() {
-                    if let Some(r) = records.get(t as usize).and_then(TensorRecord::arena_range) {
-                        push(r)?;
-                    }
-                }
-                for (k, t) in inputs.iter().enumerate() {
-                    if k >= 32 || node.writes_inputs & (1 << k) == 0 {
-                        continue;
-                    }
-                    if let Some(r) = usize::try_from(t).ok().and_then(|t| records.get(t)) {
-                        if let Some(range) = r.arena_range().filter(|&(s, _)| s >= l.tail_start) {
-                            push(range)?; // a variable tensor, kept in the tail
-                        }
-                    }
-                }
-                for k in 0..MAX_SCRATCH {
-                    if node.scratch_len[k] > 0 {
-                        push((
-                            node.scratch_offset[k] as usize,
-                            node.scratch_len[k] as usize,
-                        ))?;
-                    }
-                }
-            }
-            let arena = self
-                .arena
-                .get_mut(l.base..l.base + l.len)
-                .ok_or(Error::NotAllocated)?;
             // The context is built first and the arena cut into it in
             // place: its piece tables are large to move.
             let mut ctx = EvalContext {
@@ -858,20 +818,57 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 },
                 op_data: &[],
             };
-            cut_into(
-                arena,
-                &writable,
-                &mut ctx.inputs.gaps,
-                &mut ctx.outputs.muts,
-            )
-            .map_err(|_| Error::NotAllocated)?;
-            let gaps = &ctx.inputs.gaps;
-            let tensors: &[TensorRecord] = gaps
-                .get(l.tensors_at, l.tensors * TENSOR_RECORD)
-                .and_then(|b| bytemuck::try_cast_slice(b).ok())
+            // The tensor table stays shared outside the cut: it is read
+            // while the cut is made.
+            let (head, rest) = arena
+                .split_at_mut_checked(table.start)
                 .ok_or(Error::NotAllocated)?;
+            let (records, tail) = rest
+                .split_at_mut_checked(table.len())
+                .ok_or(Error::NotAllocated)?;
+            let tensors: &[TensorRecord] =
+                bytemuck::try_cast_slice(records).map_err(|_| Error::NotAllocated)?;
             ctx.inputs.tensors = tensors;
             ctx.outputs.tensors = tensors;
+            let mut cutter = Cutter::EMPTY;
+            cutter.start(head, table.end, tail);
+            // The pieces this operator writes: outputs, variable inputs,
+            // scratch; at most MAX_WRITABLE, repeats and empty ones included.
+            let mut n = 0;
+            let mut push = |(start, len): (usize, usize)| -> Result<(), Error> {
+                n += 1;
+                if n > MAX_WRITABLE {
+                    return Err(Error::TooManyWritable { index: i });
+                }
+                cutter
+                    .cut_out(&mut ctx.outputs.muts, start, len)
+                    .map_err(|_| Error::NotAllocated)
+            };
+            for t in outputs.iter() {
+                if let Some(r) = tensors.get(t as usize).and_then(TensorRecord::arena_range) {
+                    push(r)?;
+                }
+            }
+            for (k, t) in inputs.iter().enumerate() {
+                if k >= 32 || node.writes_inputs & (1 << k) == 0 {
+                    continue;
+                }
+                if let Some(r) = usize::try_from(t).ok().and_then(|t| tensors.get(t)) {
+                    if let Some(range) = r.arena_range().filter(|&(s, _)| s >= l.tail_start) {
+                        push(range)?; // a variable tensor, kept in the tail
+                    }
+                }
+            }
+            for k in 0..MAX_SCRATCH {
+                if node.scratch_len[k] > 0 {
+                    push((
+                        node.scratch_offset[k] as usize,
+                        node.scratch_len[k] as usize,
+                    ))?;
+                }
+            }
+            cutter.finish(&mut ctx.inputs.gaps);
+            let gaps = &ctx.inputs.gaps;
             ctx.op_data = gaps
                 .get(node.op_data_offset as usize, node.op_data_len as usize)
                 .unwrap_or(&[]);
