@@ -775,15 +775,23 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let l = self.layout()?;
         let model = self.model;
         let model_bytes = model.bytes();
-        // Offsets from here on are from the aligned base.
-        let arena = self
+        // Offsets from here on are from the aligned base. The tensor table
+        // stays shared outside every cut: it is read while the cut is made.
+        let (head, rest) = self
             .arena
             .get_mut(l.base..l.base + l.len)
+            .and_then(|a| a.split_at_mut_checked(l.tensors_at))
             .ok_or(Error::NotAllocated)?;
-        let table = l.tensors_at..l.tensors_at + l.tensors * TENSOR_RECORD;
+        let (records, tail) = rest
+            .split_at_mut_checked(l.tensors * TENSOR_RECORD)
+            .ok_or(Error::NotAllocated)?;
+        let tail_at = l.tensors_at + records.len();
+        let tensors: &[TensorRecord] =
+            bytemuck::try_cast_slice(records).map_err(|_| Error::NotAllocated)?;
         for i in 0..l.nodes {
+            // The operator table is below the tensor table (reserved after it).
             let at = l.nodes_at + i * NODE_RECORD;
-            let node: NodeRecord = arena
+            let node: NodeRecord = head
                 .get(at..at + NODE_RECORD)
                 .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
                 .ok_or(Error::NotAllocated)?;
@@ -802,14 +810,14 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let mut ctx = EvalContext {
                 inputs: Inputs {
                     indices: inputs,
-                    tensors: &[],
+                    tensors,
                     model: model_bytes,
                     gaps: Gaps::EMPTY,
                 },
                 outputs: Outputs {
                     outputs,
                     inputs,
-                    tensors: &[],
+                    tensors,
                     model: model_bytes,
                     muts: Muts::EMPTY,
                 },
@@ -818,20 +826,8 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 },
                 op_data: &[],
             };
-            // The tensor table stays shared outside the cut: it is read
-            // while the cut is made.
-            let (head, rest) = arena
-                .split_at_mut_checked(table.start)
-                .ok_or(Error::NotAllocated)?;
-            let (records, tail) = rest
-                .split_at_mut_checked(table.len())
-                .ok_or(Error::NotAllocated)?;
-            let tensors: &[TensorRecord] =
-                bytemuck::try_cast_slice(records).map_err(|_| Error::NotAllocated)?;
-            ctx.inputs.tensors = tensors;
-            ctx.outputs.tensors = tensors;
             let mut cutter = Cutter::EMPTY;
-            cutter.start(head, table.end, tail);
+            cutter.start(head, tail_at, tail);
             // The pieces this operator writes: outputs, variable inputs,
             // scratch; at most MAX_WRITABLE, repeats and empty ones included.
             let mut n = 0;
