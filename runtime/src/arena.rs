@@ -139,20 +139,21 @@ pub const MAX_WRITABLE: usize = 16;
 /// The shared pieces of a cut arena.
 #[derive(Clone, Copy)]
 pub struct Gaps<'a> {
-    /// `None` past `count`: an all-zero empty table needs no constant to copy.
+    /// Unused entries are `None`: an all-zero empty table needs no constant
+    /// to copy.
     pieces: [(usize, Option<&'a [u8]>); MAX_WRITABLE + 2],
-    count: usize,
 }
 
 impl<'a> Gaps<'a> {
     pub(crate) const EMPTY: Gaps<'a> = Gaps {
         pieces: [(0, None); MAX_WRITABLE + 2],
-        count: 0,
     };
 
     /// `len` bytes at arena offset `start`, if they lie in one shared piece.
+    // Out of line: `invoke` and `Inputs::get` share it.
+    #[inline(never)]
     pub fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
-        for &(at, piece) in self.pieces.iter().take(self.count) {
+        for &(at, piece) in &self.pieces {
             if let (true, Some(piece)) = (start >= at, piece) {
                 let rel = start - at;
                 if let Some(s) = piece.get(rel..rel.checked_add(len)?) {
@@ -177,11 +178,12 @@ impl<'a> Muts<'a> {
     };
 
     /// The writable piece that starts at `start` with length `len`.
+    // Out of line: `invoke` and every kernel's `Outputs::take` share it.
+    #[inline(never)]
     pub fn take(&mut self, start: usize, len: usize) -> Option<&'a mut [u8]> {
         let slot = self
             .pieces
             .iter_mut()
-            .take(self.count)
             .find(|(at, p)| *at == start && p.as_ref().is_some_and(|p| p.len() == len))?;
         slot.1.take()
     }
@@ -281,7 +283,6 @@ impl<'a> Cutter<'a> {
         for (gap, (at, piece)) in gaps.pieces.iter_mut().zip(&mut self.pieces) {
             *gap = (*at, piece.take().map(|p| &*p));
         }
-        gaps.count = self.count;
     }
 }
 
