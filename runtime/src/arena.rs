@@ -16,7 +16,6 @@
 //! slices and everything in between stays shared, so a kernel can read its
 //! inputs and write its outputs at once without `unsafe`.
 
-use crate::index::At;
 use crate::schema::TensorType;
 use crate::tensor::Shape;
 use bytemuck::{Pod, Zeroable};
@@ -220,15 +219,15 @@ pub fn cut<'a>(
 
 /// An arena being cut: the pieces not handed out yet, still `&mut` so
 /// they can be cut again. Ranges come in any order, so nothing is sorted.
+/// Each cut adds one piece here and one to the `Muts` (which starts empty),
+/// so its count says where the next piece goes.
 pub(crate) struct Cutter<'a> {
     pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE + 2],
-    count: usize,
 }
 
 impl<'a> Cutter<'a> {
     pub(crate) const EMPTY: Cutter<'a> = Cutter {
         pieces: [const { (0, None) }; MAX_WRITABLE + 2],
-        count: 0,
     };
 
     /// Two pieces to start from: `head` at offset 0 and `tail` at `tail_at`
@@ -236,7 +235,6 @@ impl<'a> Cutter<'a> {
     pub(crate) fn start(&mut self, head: &'a mut [u8], tail_at: usize, tail: &'a mut [u8]) {
         self.pieces[0] = (0, Some(head));
         self.pieces[1] = (tail_at, Some(tail));
-        self.count = 2;
     }
 
     /// Makes `(start, len)` a piece of `muts`; empty ranges and repeats are
@@ -247,31 +245,30 @@ impl<'a> Cutter<'a> {
         start: usize,
         len: usize,
     ) -> Result<(), CutError> {
-        let taken = muts.pieces.part(..muts.count);
         if len == 0
-            || taken
+            || muts
+                .pieces
                 .iter()
                 .any(|(at, p)| *at == start && p.as_ref().is_some_and(|p| p.len() == len))
         {
             return Ok(());
         }
-        if muts.count == MAX_WRITABLE {
+        let n = muts.count;
+        if n >= MAX_WRITABLE {
             return Err(CutError::TooMany);
         }
         // The piece that holds the whole range: cut it in three.
-        for j in 0..self.count {
-            let (at, piece) = self.pieces.at_mut(j);
+        for j in 0..self.pieces.len() {
+            let (at, slot) = &mut self.pieces[j];
             let rel = start.wrapping_sub(*at);
-            if let Some(piece) =
-                piece.take_if(|p| start >= *at && p.len() >= rel && p.len() - rel >= len)
-            {
+            let holds = |p: &mut &mut [u8]| start >= *at && p.len() >= rel && p.len() - rel >= len;
+            if let Some(piece) = slot.take_if(holds) {
                 let (left, rest) = piece.split_at_mut(rel);
                 let (mid, right) = rest.split_at_mut(len);
-                self.pieces.at_mut(j).1 = Some(left);
-                *self.pieces.at_mut(self.count) = (start + len, Some(right));
-                self.count += 1;
-                *muts.pieces.at_mut(muts.count) = (start, Some(mid));
-                muts.count += 1;
+                *slot = Some(left);
+                self.pieces[n + 2] = (start + len, Some(right));
+                muts.pieces[n] = (start, Some(mid));
+                muts.count = n + 1;
                 return Ok(());
             }
         }
