@@ -122,7 +122,7 @@ impl TensorRecord {
     }
 
     /// The tensor's bytes: from the model, or from the shared pieces of the arena.
-    pub fn data<'a>(&self, model: &'a [u8], gaps: &Gaps<'a>) -> Option<&'a [u8]> {
+    pub fn data<'a>(&self, model: &'a [u8], gaps: &'a Gaps<'_>) -> Option<&'a [u8]> {
         let (start, len) = (self.data_offset as usize, self.bytes as usize);
         if self.in_model() {
             model.get(start..start.checked_add(len)?)
@@ -135,25 +135,28 @@ impl TensorRecord {
 /// Most writable pieces one operator can have (outputs, variable inputs, scratch).
 pub const MAX_WRITABLE: usize = 16;
 
-/// The shared pieces of a cut arena.
-#[derive(Clone, Copy)]
+/// The shared pieces of a cut arena: what is left once the writable
+/// pieces are cut out. Each piece stays `&mut` so that it can be cut
+/// again; ranges come in any order, so nothing is sorted. Each cut adds one
+/// piece here and one to the `Muts` (which starts empty), so its count
+/// says where the next piece goes.
 pub struct Gaps<'a> {
     /// Unused entries are `None`: an all-zero empty table needs no constant
     /// to copy.
-    pieces: [(usize, Option<&'a [u8]>); MAX_WRITABLE + 2],
+    pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE + 2],
 }
 
 impl<'a> Gaps<'a> {
     pub(crate) const EMPTY: Gaps<'a> = Gaps {
-        pieces: [(0, None); MAX_WRITABLE + 2],
+        pieces: [const { (0, None) }; MAX_WRITABLE + 2],
     };
 
     /// `len` bytes at arena offset `start`, if they lie in one shared piece.
     // Out of line: `invoke` and `Inputs::get` share it.
     #[inline(never)]
-    pub fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
-        for &(at, piece) in &self.pieces {
-            if let (true, Some(piece)) = (start >= at, piece) {
+    pub fn get(&self, start: usize, len: usize) -> Option<&[u8]> {
+        for (at, piece) in &self.pieces {
+            if let (true, Some(piece)) = (start >= *at, piece) {
                 let rel = start - at;
                 if let Some(s) = piece.get(rel..rel.checked_add(len)?) {
                     return Some(s);
@@ -162,73 +165,6 @@ impl<'a> Gaps<'a> {
         }
         None
     }
-}
-
-/// The writable pieces of a cut arena, each handed out once.
-pub struct Muts<'a> {
-    pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE],
-    count: usize,
-}
-
-impl<'a> Muts<'a> {
-    pub(crate) const EMPTY: Muts<'a> = Muts {
-        pieces: [const { (0, None) }; MAX_WRITABLE],
-        count: 0,
-    };
-
-    /// The writable piece that starts at `start` with length `len`.
-    // Out of line: `invoke` and every kernel's `Outputs::take` share it.
-    #[inline(never)]
-    pub fn take(&mut self, start: usize, len: usize) -> Option<&'a mut [u8]> {
-        let slot = self
-            .pieces
-            .iter_mut()
-            .find(|(at, p)| *at == start && p.as_ref().is_some_and(|p| p.len() == len))?;
-        slot.1.take()
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CutError {
-    TooMany,
-    Overlap,
-    OutOfArena,
-}
-
-/// Cuts `arena` so that each range in `writable` (start, len) becomes its own
-/// `&mut` piece. Ranges may be given in any order; empty ranges and repeats
-/// of the same range are skipped; overlapping ranges are an error.
-pub fn cut<'a>(
-    arena: &'a mut [u8],
-    writable: &[(usize, usize)],
-) -> Result<(Gaps<'a>, Muts<'a>), CutError> {
-    let end = arena.len();
-    let mut cutter = Cutter::EMPTY;
-    cutter.start(arena, 0, &mut []);
-    let mut muts = Muts::EMPTY;
-    for &(start, len) in writable {
-        if start.saturating_add(len) > end {
-            return Err(CutError::OutOfArena);
-        }
-        cutter.cut_out(&mut muts, start, len)?;
-    }
-    let mut gaps = Gaps::EMPTY;
-    cutter.finish(&mut gaps);
-    Ok((gaps, muts))
-}
-
-/// An arena being cut: the pieces not handed out yet, still `&mut` so
-/// they can be cut again. Ranges come in any order, so nothing is sorted.
-/// Each cut adds one piece here and one to the `Muts` (which starts empty),
-/// so its count says where the next piece goes.
-pub(crate) struct Cutter<'a> {
-    pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE + 2],
-}
-
-impl<'a> Cutter<'a> {
-    pub(crate) const EMPTY: Cutter<'a> = Cutter {
-        pieces: [const { (0, None) }; MAX_WRITABLE + 2],
-    };
 
     /// Two pieces to start from: `head` at offset 0 and `tail` at `tail_at`
     /// (what lies between stays out of the cut).
@@ -274,13 +210,57 @@ impl<'a> Cutter<'a> {
         }
         Err(CutError::Overlap)
     }
+}
 
-    /// The pieces left, shared from now on.
-    pub(crate) fn finish(&mut self, gaps: &mut Gaps<'a>) {
-        for (gap, (at, piece)) in gaps.pieces.iter_mut().zip(&mut self.pieces) {
-            *gap = (*at, piece.take().map(|p| &*p));
-        }
+/// The writable pieces of a cut arena, each handed out once.
+pub struct Muts<'a> {
+    pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE],
+    count: usize,
+}
+
+impl<'a> Muts<'a> {
+    pub(crate) const EMPTY: Muts<'a> = Muts {
+        pieces: [const { (0, None) }; MAX_WRITABLE],
+        count: 0,
+    };
+
+    /// The writable piece that starts at `start` with length `len`.
+    // Out of line: `invoke` and every kernel's `Outputs::take` share it.
+    #[inline(never)]
+    pub fn take(&mut self, start: usize, len: usize) -> Option<&'a mut [u8]> {
+        let slot = self
+            .pieces
+            .iter_mut()
+            .find(|(at, p)| *at == start && p.as_ref().is_some_and(|p| p.len() == len))?;
+        slot.1.take()
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutError {
+    TooMany,
+    Overlap,
+    OutOfArena,
+}
+
+/// Cuts `arena` so that each range in `writable` (start, len) becomes its own
+/// `&mut` piece. Ranges may be given in any order; empty ranges and repeats
+/// of the same range are skipped; overlapping ranges are an error.
+pub fn cut<'a>(
+    arena: &'a mut [u8],
+    writable: &[(usize, usize)],
+) -> Result<(Gaps<'a>, Muts<'a>), CutError> {
+    let end = arena.len();
+    let mut gaps = Gaps::EMPTY;
+    gaps.start(arena, 0, &mut []);
+    let mut muts = Muts::EMPTY;
+    for &(start, len) in writable {
+        if start.saturating_add(len) > end {
+            return Err(CutError::OutOfArena);
+        }
+        gaps.cut_out(&mut muts, start, len)?;
+    }
+    Ok((gaps, muts))
 }
 
 #[cfg(test)]

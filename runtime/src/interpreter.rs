@@ -12,7 +12,7 @@
 //! let y = interpreter.output(0)?.as_i8()?[0];
 //! ```
 
-use crate::arena::{align_up, Cutter, Gaps, Muts, TensorRecord, ALIGN, MAX_WRITABLE};
+use crate::arena::{align_up, Gaps, Muts, TensorRecord, ALIGN, MAX_WRITABLE};
 use crate::index::{copy, At};
 use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
@@ -805,29 +805,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let inputs = node.inputs(model_bytes);
             let outputs = node.outputs(model_bytes);
 
-            // The context is built first and the arena cut into it in
-            // place: its piece tables are large to move.
-            let mut ctx = EvalContext {
-                inputs: Inputs {
-                    indices: inputs,
-                    tensors,
-                    model: model_bytes,
-                    gaps: Gaps::EMPTY,
-                },
-                outputs: Outputs {
-                    outputs,
-                    inputs,
-                    tensors,
-                    model: model_bytes,
-                    muts: Muts::EMPTY,
-                },
-                scratch: ScratchBuffers {
-                    bufs: [const { None }; MAX_SCRATCH],
-                },
-                op_data: &[],
-            };
-            let mut cutter = Cutter::EMPTY;
-            cutter.start(head, tail_at, tail);
+            let mut gaps = Gaps::EMPTY;
+            gaps.start(head, tail_at, tail);
+            let mut muts = Muts::EMPTY;
             // The pieces this operator writes: outputs, variable inputs,
             // scratch; at most MAX_WRITABLE, repeats and empty ones included.
             let mut n = 0;
@@ -836,8 +816,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                 if n > MAX_WRITABLE {
                     return Err(Error::TooManyWritable { index: i });
                 }
-                cutter
-                    .cut_out(&mut ctx.outputs.muts, start, len)
+                gaps.cut_out(&mut muts, start, len)
                     .map_err(|_| Error::NotAllocated)
             };
             for t in outputs.iter() {
@@ -863,19 +842,36 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                     ))?;
                 }
             }
-            cutter.finish(&mut ctx.inputs.gaps);
-            let gaps = &ctx.inputs.gaps;
-            ctx.op_data = gaps
-                .get(node.op_data_offset as usize, node.op_data_len as usize)
-                .unwrap_or(&[]);
+            let mut scratch = ScratchBuffers {
+                bufs: [const { None }; MAX_SCRATCH],
+            };
             for k in 0..MAX_SCRATCH {
                 if node.scratch_len[k] > 0 {
-                    ctx.scratch.bufs[k] = ctx.outputs.muts.take(
+                    scratch.bufs[k] = muts.take(
                         node.scratch_offset[k] as usize,
                         node.scratch_len[k] as usize,
                     );
                 }
             }
+            let mut ctx = EvalContext {
+                inputs: Inputs {
+                    indices: inputs,
+                    tensors,
+                    model: model_bytes,
+                    gaps: &gaps,
+                },
+                outputs: Outputs {
+                    outputs,
+                    inputs,
+                    tensors,
+                    model: model_bytes,
+                    muts: &mut muts,
+                },
+                scratch,
+                op_data: gaps
+                    .get(node.op_data_offset as usize, node.op_data_len as usize)
+                    .unwrap_or(&[]),
+            };
             profiler.begin(i);
             let result = (kernel.eval)(&mut ctx);
             profiler.end(i);

@@ -252,7 +252,7 @@ pub struct Inputs<'a> {
     pub(crate) indices: Scalars<'a, i32>,
     pub(crate) tensors: &'a [TensorRecord],
     pub(crate) model: &'a [u8],
-    pub(crate) gaps: Gaps<'a>,
+    pub(crate) gaps: &'a Gaps<'a>,
 }
 
 impl<'a> Inputs<'a> {
@@ -280,7 +280,7 @@ impl<'a> Inputs<'a> {
             Some(t) => t as usize,
         };
         let rec = self.tensors.get(t).ok_or(KernelError::Plan)?;
-        let data = rec.data(self.model, &self.gaps).ok_or(KernelError::Plan)?;
+        let data = rec.data(self.model, self.gaps).ok_or(KernelError::Plan)?;
         Ok(TensorView {
             ty: rec.tensor_type(),
             shape: rec.shape(self.model),
@@ -295,7 +295,7 @@ pub struct Outputs<'a> {
     pub(crate) inputs: Scalars<'a, i32>,
     pub(crate) tensors: &'a [TensorRecord],
     pub(crate) model: &'a [u8],
-    pub(crate) muts: Muts<'a>,
+    pub(crate) muts: &'a mut Muts<'a>,
 }
 
 impl<'a> Outputs<'a> {
