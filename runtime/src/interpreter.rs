@@ -788,13 +788,13 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let tail_at = l.tensors_at + records.len();
         let tensors: &[TensorRecord] =
             bytemuck::try_cast_slice(records).map_err(|_| Error::NotAllocated)?;
+        // The operator table is below the tensor table (reserved after it),
+        // all of it: checked once here.
+        if l.nodes_at + l.nodes * NODE_RECORD > head.len() {
+            return Err(Error::NotAllocated);
+        }
         for i in 0..l.nodes {
-            // The operator table is below the tensor table (reserved after it).
-            let at = l.nodes_at + i * NODE_RECORD;
-            let node: NodeRecord = head
-                .get(at..at + NODE_RECORD)
-                .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
-                .ok_or(Error::NotAllocated)?;
+            let node: NodeRecord = read_pod(head, l.nodes_at + i * NODE_RECORD);
             if node.skip() {
                 continue;
             }
