@@ -16,7 +16,7 @@ use crate::arena::{align_up, Gaps, Muts, TensorRecord, ALIGN, MAX_WRITABLE};
 use crate::index::{copy, At};
 use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
-    ScratchBuffers, TensorInfo, MAX_SCRATCH,
+    ScratchBuffers, Tables, TensorInfo, MAX_SCRATCH,
 };
 use crate::planner::{self, PlanBuffer, PlanError, Planning};
 use crate::resolver::OpResolver;
@@ -788,6 +788,10 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let tail_at = l.tensors_at + records.len();
         let tensors: &[TensorRecord] =
             bytemuck::try_cast_slice(records).map_err(|_| Error::NotAllocated)?;
+        let tables = Tables {
+            tensors,
+            model: model_bytes,
+        };
         // The operator table is below the tensor table (reserved after it),
         // all of it: checked once here.
         if l.nodes_at + l.nodes * NODE_RECORD > head.len() {
@@ -856,15 +860,13 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let mut ctx = EvalContext {
                 inputs: Inputs {
                     indices: inputs,
-                    tensors,
-                    model: model_bytes,
+                    tables: &tables,
                     gaps: &gaps,
                 },
                 outputs: Outputs {
                     outputs,
                     inputs,
-                    tensors,
-                    model: model_bytes,
+                    tables: &tables,
                     muts: &mut muts,
                 },
                 scratch,
