@@ -173,6 +173,21 @@ impl<'a> Gaps<'a> {
         self.pieces[1] = (tail_at, Some(tail));
     }
 
+    /// [`cut_out`](Self::cut_out) for `invoke`, which allows an operator
+    /// MAX_WRITABLE ranges, repeats and empty ones included.
+    #[inline(never)]
+    pub(crate) fn push(
+        &mut self,
+        muts: &mut Muts<'a>,
+        (start, len): (usize, usize),
+    ) -> Result<(), CutError> {
+        muts.pushed += 1;
+        if muts.pushed > MAX_WRITABLE {
+            return Err(CutError::TooMany);
+        }
+        self.cut_out(muts, start, len)
+    }
+
     /// Makes `(start, len)` a piece of `muts`; empty ranges and repeats are
     /// skipped.
     pub(crate) fn cut_out(
@@ -216,12 +231,15 @@ impl<'a> Gaps<'a> {
 pub struct Muts<'a> {
     pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE],
     count: usize,
+    /// Ranges given to `Gaps::push`.
+    pushed: usize,
 }
 
 impl<'a> Muts<'a> {
     pub(crate) const EMPTY: Muts<'a> = Muts {
         pieces: [const { (0, None) }; MAX_WRITABLE],
         count: 0,
+        pushed: 0,
     };
 
     /// The writable piece that starts at `start` with length `len`.
@@ -295,6 +313,20 @@ mod tests {
         );
         let many: [(usize, usize); 17] = core::array::from_fn(|i| (i, 1));
         assert_eq!(cut(&mut arena, &many).err(), Some(CutError::TooMany));
+    }
+
+    #[test]
+    fn push_counts_empty_ranges_and_repeats() {
+        let mut arena = [0u8; 64];
+        let mut gaps = Gaps::EMPTY;
+        gaps.start(&mut arena, 64, &mut []);
+        let mut muts = Muts::EMPTY;
+        for k in 0..MAX_WRITABLE {
+            let range = [(0, 8), (0, 8), (16, 0)][k % 3];
+            assert_eq!(gaps.push(&mut muts, range), Ok(()));
+        }
+        assert_eq!(gaps.push(&mut muts, (32, 8)), Err(CutError::TooMany));
+        assert!(muts.take(0, 8).is_some() && gaps.get(8, 56).is_some());
     }
 
     #[test]

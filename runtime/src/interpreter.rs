@@ -12,7 +12,7 @@
 //! let y = interpreter.output(0)?.as_i8()?[0];
 //! ```
 
-use crate::arena::{align_up, Gaps, Muts, TensorRecord, ALIGN, MAX_WRITABLE};
+use crate::arena::{align_up, CutError, Gaps, Muts, TensorRecord, ALIGN};
 use crate::index::{copy, At};
 use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
@@ -814,14 +814,11 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let mut muts = Muts::EMPTY;
             // The pieces this operator writes: outputs, variable inputs,
             // scratch; at most MAX_WRITABLE, repeats and empty ones included.
-            let mut n = 0;
-            let mut push = |(start, len): (usize, usize)| -> Result<(), Error> {
-                n += 1;
-                if n > MAX_WRITABLE {
-                    return Err(Error::TooManyWritable { index: i });
-                }
-                gaps.cut_out(&mut muts, start, len)
-                    .map_err(|_| Error::NotAllocated)
+            let mut push = |range| {
+                gaps.push(&mut muts, range).map_err(|e| match e {
+                    CutError::TooMany => Error::TooManyWritable { index: i },
+                    _ => Error::NotAllocated,
+                })
             };
             for t in outputs.iter() {
                 if let Some(r) = tensors.get(t as usize).and_then(TensorRecord::arena_range) {
