@@ -843,17 +843,6 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                     ))?;
                 }
             }
-            let mut scratch = ScratchBuffers {
-                bufs: [const { None }; MAX_SCRATCH],
-            };
-            for k in 0..MAX_SCRATCH {
-                if node.scratch_len[k] > 0 {
-                    scratch.bufs[k] = muts.take(
-                        node.scratch_offset[k] as usize,
-                        node.scratch_len[k] as usize,
-                    );
-                }
-            }
             let mut ctx = EvalContext {
                 inputs: Inputs {
                     indices: inputs,
@@ -866,11 +855,21 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                     tables: &tables,
                     muts: &mut muts,
                 },
-                scratch,
+                scratch: ScratchBuffers {
+                    bufs: [const { None }; MAX_SCRATCH],
+                },
                 op_data: gaps
                     .get(node.op_data_offset as usize, node.op_data_len as usize)
                     .unwrap_or(&[]),
             };
+            for k in 0..MAX_SCRATCH {
+                if node.scratch_len[k] > 0 {
+                    ctx.scratch.bufs[k] = ctx.outputs.muts.take(
+                        node.scratch_offset[k] as usize,
+                        node.scratch_len[k] as usize,
+                    );
+                }
+            }
             profiler.begin(i);
             let result = (kernel.eval)(&mut ctx);
             profiler.end(i);
