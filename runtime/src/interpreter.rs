@@ -798,7 +798,8 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             return Err(Error::NotAllocated);
         }
         for i in 0..l.nodes {
-            let node: NodeRecord = read_pod(head, l.nodes_at + i * NODE_RECORD);
+            let at = l.nodes_at + i * NODE_RECORD;
+            let node: NodeRecord = bytemuck::pod_read_unaligned(head.part(at..at + NODE_RECORD));
             if node.skip() {
                 continue;
             }
