@@ -874,7 +874,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             profiler.begin(i);
             let result = (kernel.eval)(&mut ctx);
             profiler.end(i);
-            result.map_err(|error| Error::eval(&model, i, error))?;
+            if let Err(error) = result {
+                return Err(Error::eval(&model, i, error));
+            }
         }
         Ok(())
     }
