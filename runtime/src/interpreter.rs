@@ -826,11 +826,13 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
                     push(r)?;
                 }
             }
-            for (k, t) in inputs.iter().enumerate() {
-                if k >= 32 || node.writes_inputs & (1 << k) == 0 {
-                    continue;
-                }
-                if let Some(r) = usize::try_from(t).ok().and_then(|t| tensors.get(t)) {
+            // The inputs the kernel writes, in order: bit k set, input k.
+            let mut writes = node.writes_inputs;
+            while writes != 0 {
+                let k = writes.trailing_zeros() as usize;
+                writes &= writes - 1;
+                let t = inputs.get(k).and_then(|t| usize::try_from(t).ok());
+                if let Some(r) = t.and_then(|t| tensors.get(t)) {
                     if let Some(range) = r.arena_range().filter(|&(s, _)| s >= l.tail_start) {
                         push(range)?; // a variable tensor, kept in the tail
                     }
