@@ -752,7 +752,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let l = self.layout()?;
         for k in 0..l.tensors {
             // The records were placed by `allocate_tensors`, so are all there.
-            let rec: TensorRecord = read_pod(self.arena, l.base + l.tensors_at + k * TENSOR_RECORD);
+            let at = l.base + l.tensors_at + k * TENSOR_RECORD;
+            let rec: TensorRecord =
+                bytemuck::pod_read_unaligned(self.arena.part(at..at + TENSOR_RECORD));
             if let (Some(fill), Some((start, len))) = (rec.variable_fill(), rec.arena_range()) {
                 let range = l.base + start..l.base + start + len;
                 self.arena
@@ -1382,15 +1384,6 @@ fn touch(list: Scalars<'_, i32>, at: u32, root: &[u32], first: &mut [u32], last:
             (*f, *l) = ((*f).min(at), (*l).max(at));
         }
     }
-}
-
-/// The record stored at byte `at` of `bytes`; a zero record if it is not
-/// all there (never, for records this module placed).
-fn read_pod<T: Pod>(bytes: &[u8], at: usize) -> T {
-    bytes
-        .get(at..at.saturating_add(core::mem::size_of::<T>()))
-        .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
-        .unwrap_or_else(T::zeroed)
 }
 
 #[cfg(test)]
