@@ -16,7 +16,6 @@
 //! slices and everything in between stays shared, so a kernel can read its
 //! inputs and write its outputs at once without `unsafe`.
 
-use crate::index::At;
 use crate::schema::TensorType;
 use crate::tensor::Shape;
 use bytemuck::{Pod, Zeroable};
@@ -123,7 +122,7 @@ impl TensorRecord {
     }
 
     /// The tensor's bytes: from the model, or from the shared pieces of the arena.
-    pub fn data<'a>(&self, model: &'a [u8], gaps: &Gaps<'a>) -> Option<&'a [u8]> {
+    pub fn data<'a>(&self, model: &'a [u8], gaps: &'a Gaps<'_>) -> Option<&'a [u8]> {
         let (start, len) = (self.data_offset as usize, self.bytes as usize);
         if self.in_model() {
             model.get(start..start.checked_add(len)?)
@@ -136,24 +135,28 @@ impl TensorRecord {
 /// Most writable pieces one operator can have (outputs, variable inputs, scratch).
 pub const MAX_WRITABLE: usize = 16;
 
-/// The shared pieces of a cut arena.
-#[derive(Clone, Copy)]
+/// The shared pieces of a cut arena: what is left once the writable
+/// pieces are cut out. Each piece stays `&mut` so that it can be cut
+/// again; ranges come in any order, so nothing is sorted. Each cut adds one
+/// piece here and one to the `Muts` (which starts empty), so its count
+/// says where the next piece goes.
 pub struct Gaps<'a> {
-    /// `None` past `count`: an all-zero empty table needs no constant to copy.
-    pieces: [(usize, Option<&'a [u8]>); MAX_WRITABLE + 1],
-    count: usize,
+    /// Unused entries are `None`: an all-zero empty table needs no constant
+    /// to copy.
+    pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE + 2],
 }
 
 impl<'a> Gaps<'a> {
     pub(crate) const EMPTY: Gaps<'a> = Gaps {
-        pieces: [(0, None); MAX_WRITABLE + 1],
-        count: 0,
+        pieces: [const { (0, None) }; MAX_WRITABLE + 2],
     };
 
     /// `len` bytes at arena offset `start`, if they lie in one shared piece.
-    pub fn get(&self, start: usize, len: usize) -> Option<&'a [u8]> {
-        for &(at, piece) in self.pieces.iter().take(self.count) {
-            if let (true, Some(piece)) = (start >= at, piece) {
+    // Out of line: `invoke` and `Inputs::get` share it.
+    #[inline(never)]
+    pub fn get(&self, start: usize, len: usize) -> Option<&[u8]> {
+        for (at, piece) in &self.pieces {
+            if let (true, Some(piece)) = (start >= *at, piece) {
                 let rel = start - at;
                 if let Some(s) = piece.get(rel..rel.checked_add(len)?) {
                     return Some(s);
@@ -162,26 +165,90 @@ impl<'a> Gaps<'a> {
         }
         None
     }
+
+    /// Two pieces to start from: `head` at offset 0 and `tail` at `tail_at`
+    /// (what lies between stays out of the cut).
+    pub(crate) fn start(&mut self, head: &'a mut [u8], tail_at: usize, tail: &'a mut [u8]) {
+        self.pieces[0] = (0, Some(head));
+        self.pieces[1] = (tail_at, Some(tail));
+    }
+
+    /// [`cut_out`](Self::cut_out) for `invoke`, which allows an operator
+    /// MAX_WRITABLE ranges, repeats and empty ones included.
+    #[inline(never)]
+    pub(crate) fn push(
+        &mut self,
+        muts: &mut Muts<'a>,
+        (start, len): (usize, usize),
+    ) -> Result<(), CutError> {
+        muts.pushed += 1;
+        if muts.pushed > MAX_WRITABLE {
+            return Err(CutError::TooMany);
+        }
+        self.cut_out(muts, start, len)
+    }
+
+    /// Makes `(start, len)` a piece of `muts`; empty ranges and repeats are
+    /// skipped.
+    pub(crate) fn cut_out(
+        &mut self,
+        muts: &mut Muts<'a>,
+        start: usize,
+        len: usize,
+    ) -> Result<(), CutError> {
+        if len == 0
+            || muts
+                .pieces
+                .iter()
+                .any(|(at, p)| *at == start && p.as_ref().is_some_and(|p| p.len() == len))
+        {
+            return Ok(());
+        }
+        let n = muts.count;
+        if n >= MAX_WRITABLE {
+            return Err(CutError::TooMany);
+        }
+        // The piece that holds the whole range: cut it in three.
+        for j in 0..self.pieces.len() {
+            let (at, slot) = &mut self.pieces[j];
+            let rel = start.wrapping_sub(*at);
+            let holds = |p: &mut &mut [u8]| start >= *at && p.len() >= rel && p.len() - rel >= len;
+            if let Some(piece) = slot.take_if(holds) {
+                let (left, rest) = piece.split_at_mut(rel);
+                let (mid, right) = rest.split_at_mut(len);
+                *slot = Some(left);
+                self.pieces[n + 2] = (start + len, Some(right));
+                muts.pieces[n] = (start, Some(mid));
+                muts.count = n + 1;
+                return Ok(());
+            }
+        }
+        Err(CutError::Overlap)
+    }
 }
 
 /// The writable pieces of a cut arena, each handed out once.
 pub struct Muts<'a> {
     pieces: [(usize, Option<&'a mut [u8]>); MAX_WRITABLE],
     count: usize,
+    /// Ranges given to `Gaps::push`.
+    pushed: usize,
 }
 
 impl<'a> Muts<'a> {
     pub(crate) const EMPTY: Muts<'a> = Muts {
         pieces: [const { (0, None) }; MAX_WRITABLE],
         count: 0,
+        pushed: 0,
     };
 
     /// The writable piece that starts at `start` with length `len`.
+    // Out of line: `invoke` and every kernel's `Outputs::take` share it.
+    #[inline(never)]
     pub fn take(&mut self, start: usize, len: usize) -> Option<&'a mut [u8]> {
         let slot = self
             .pieces
             .iter_mut()
-            .take(self.count)
             .find(|(at, p)| *at == start && p.as_ref().is_some_and(|p| p.len() == len))?;
         slot.1.take()
     }
@@ -201,81 +268,17 @@ pub fn cut<'a>(
     arena: &'a mut [u8],
     writable: &[(usize, usize)],
 ) -> Result<(Gaps<'a>, Muts<'a>), CutError> {
-    let mut ranges = Writable::EMPTY;
-    for &range in writable {
-        ranges.push(range)?;
+    let end = arena.len();
+    let mut gaps = Gaps::EMPTY;
+    gaps.start(arena, 0, &mut []);
+    let mut muts = Muts::EMPTY;
+    for &(start, len) in writable {
+        if start.saturating_add(len) > end {
+            return Err(CutError::OutOfArena);
+        }
+        gaps.cut_out(&mut muts, start, len)?;
     }
-    let (mut gaps, mut muts) = (Gaps::EMPTY, Muts::EMPTY);
-    cut_into(arena, &ranges, &mut gaps, &mut muts)?;
     Ok((gaps, muts))
-}
-
-/// The ranges to cut, kept sorted by start as they are added.
-pub(crate) struct Writable {
-    ranges: [(usize, usize); MAX_WRITABLE],
-    n: usize,
-}
-
-impl Writable {
-    pub(crate) const EMPTY: Writable = Writable {
-        ranges: [(0, 0); MAX_WRITABLE],
-        n: 0,
-    };
-
-    /// Adds `(start, len)`; empty ranges and repeats are skipped.
-    // Inlined into `invoke`'s one caller: smaller than the call.
-    #[inline(always)]
-    pub(crate) fn push(&mut self, (start, len): (usize, usize)) -> Result<(), CutError> {
-        let n = self.n;
-        if len == 0 || self.ranges.part(..n).contains(&(start, len)) {
-            return Ok(());
-        }
-        if n == MAX_WRITABLE {
-            return Err(CutError::TooMany);
-        }
-        // Insertion sort: there are only a handful.
-        let mut i = n;
-        while i > 0 && self.ranges.at(i - 1).0 > start {
-            *self.ranges.at_mut(i) = *self.ranges.at(i - 1);
-            i -= 1;
-        }
-        *self.ranges.at_mut(i) = (start, len);
-        self.n = n + 1;
-        Ok(())
-    }
-}
-
-/// [`cut`], filling pieces the caller already holds (e.g. in an
-/// `EvalContext`), so the large piece tables are not moved around.
-pub(crate) fn cut_into<'a>(
-    arena: &'a mut [u8],
-    writable: &Writable,
-    gaps: &mut Gaps<'a>,
-    muts: &mut Muts<'a>,
-) -> Result<(), CutError> {
-    gaps.count = 0;
-    muts.count = 0;
-    let mut rest = arena;
-    let mut pos = 0;
-    for &(start, len) in writable.ranges.part(..writable.n) {
-        if start < pos {
-            return Err(CutError::Overlap);
-        }
-        let end = start.checked_add(len).ok_or(CutError::OutOfArena)?;
-        let (gap, tail) = rest
-            .split_at_mut_checked(start - pos)
-            .ok_or(CutError::OutOfArena)?;
-        let (piece, tail) = tail.split_at_mut_checked(len).ok_or(CutError::OutOfArena)?;
-        *gaps.pieces.at_mut(gaps.count) = (pos, Some(gap));
-        gaps.count += 1;
-        *muts.pieces.at_mut(muts.count) = (start, Some(piece));
-        muts.count += 1;
-        rest = tail;
-        pos = end;
-    }
-    *gaps.pieces.at_mut(gaps.count) = (pos, Some(rest));
-    gaps.count += 1;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -310,6 +313,20 @@ mod tests {
         );
         let many: [(usize, usize); 17] = core::array::from_fn(|i| (i, 1));
         assert_eq!(cut(&mut arena, &many).err(), Some(CutError::TooMany));
+    }
+
+    #[test]
+    fn push_counts_empty_ranges_and_repeats() {
+        let mut arena = [0u8; 64];
+        let mut gaps = Gaps::EMPTY;
+        gaps.start(&mut arena, 64, &mut []);
+        let mut muts = Muts::EMPTY;
+        for k in 0..MAX_WRITABLE {
+            let range = [(0, 8), (0, 8), (16, 0)][k % 3];
+            assert_eq!(gaps.push(&mut muts, range), Ok(()));
+        }
+        assert_eq!(gaps.push(&mut muts, (32, 8)), Err(CutError::TooMany));
+        assert!(muts.take(0, 8).is_some() && gaps.get(8, 56).is_some());
     }
 
     #[test]

@@ -12,11 +12,11 @@
 //! let y = interpreter.output(0)?.as_i8()?[0];
 //! ```
 
-use crate::arena::{align_up, cut_into, Gaps, Muts, TensorRecord, Writable, ALIGN, MAX_WRITABLE};
+use crate::arena::{align_up, CutError, Gaps, Muts, TensorRecord, ALIGN};
 use crate::index::{copy, At};
 use crate::kernel::{
     EvalContext, Inputs, KernelError, Outputs, Persistent, PrepareContext, PreparedOp,
-    ScratchBuffers, TensorInfo, MAX_SCRATCH,
+    ScratchBuffers, Tables, TensorInfo, MAX_SCRATCH,
 };
 use crate::planner::{self, PlanBuffer, PlanError, Planning};
 use crate::resolver::OpResolver;
@@ -593,15 +593,6 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             .ok_or(Error::NotAllocated)
     }
 
-    fn node(&self, i: usize) -> Result<NodeRecord, Error> {
-        let l = self.layout()?;
-        let at = l.base + l.nodes_at + i * NODE_RECORD;
-        self.arena
-            .get(at..at + NODE_RECORD)
-            .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
-            .ok_or(Error::NotAllocated)
-    }
-
     /// Bytes of the arena this model needs: alignment of the caller's
     /// slice, the head (activations and scratch, or the planner's working
     /// memory if that was larger) and the persistent tail. An arena of
@@ -757,7 +748,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let l = self.layout()?;
         for k in 0..l.tensors {
             // The records were placed by `allocate_tensors`, so are all there.
-            let rec: TensorRecord = read_pod(self.arena, l.base + l.tensors_at + k * TENSOR_RECORD);
+            let at = l.base + l.tensors_at + k * TENSOR_RECORD;
+            let rec: TensorRecord =
+                bytemuck::pod_read_unaligned(self.arena.part(at..at + TENSOR_RECORD));
             if let (Some(fill), Some((start, len))) = (rec.variable_fill(), rec.arena_range()) {
                 let range = l.base + start..l.base + start + len;
                 self.arena
@@ -780,8 +773,31 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         let l = self.layout()?;
         let model = self.model;
         let model_bytes = model.bytes();
+        // Offsets from here on are from the aligned base. The tensor table
+        // stays shared outside every cut: it is read while the cut is made.
+        let (head, rest) = self
+            .arena
+            .get_mut(l.base..l.base + l.len)
+            .and_then(|a| a.split_at_mut_checked(l.tensors_at))
+            .ok_or(Error::NotAllocated)?;
+        let (records, tail) = rest
+            .split_at_mut_checked(l.tensors * TENSOR_RECORD)
+            .ok_or(Error::NotAllocated)?;
+        let tail_at = l.tensors_at + records.len();
+        let tensors: &[TensorRecord] =
+            bytemuck::try_cast_slice(records).map_err(|_| Error::NotAllocated)?;
+        let tables = Tables {
+            tensors,
+            model: model_bytes,
+        };
+        // The operator table is below the tensor table (reserved after it),
+        // all of it: checked once here.
+        if l.nodes_at + l.nodes * NODE_RECORD > head.len() {
+            return Err(Error::NotAllocated);
+        }
         for i in 0..l.nodes {
-            let node = self.node(i)?;
+            let at = l.nodes_at + i * NODE_RECORD;
+            let node: NodeRecord = bytemuck::pod_read_unaligned(head.part(at..at + NODE_RECORD));
             if node.skip() {
                 continue;
             }
@@ -792,85 +808,61 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             let inputs = node.inputs(model_bytes);
             let outputs = node.outputs(model_bytes);
 
-            // The pieces this operator writes: outputs, variable inputs, scratch.
-            let mut writable = Writable::EMPTY;
-            let mut n = 0;
-            {
-                let records = self.records()?;
-                // At most MAX_WRITABLE pieces, repeats and empty ones included.
-                let mut push = |range: (usize, usize)| -> Result<(), Error> {
-                    n += 1;
-                    if n > MAX_WRITABLE || writable.push(range).is_err() {
-                        return Err(Error::TooManyWritable { index: i });
-                    }
-                    Ok(())
-                };
-                for t in outputs.iter() {
-                    if let Some(r) = records.get(t as usize).and_then(TensorRecord::arena_range) {
-                        push(r)?;
-                    }
+            let mut gaps = Gaps::EMPTY;
+            gaps.start(head, tail_at, tail);
+            let mut muts = Muts::EMPTY;
+            // The pieces this operator writes: outputs, variable inputs,
+            // scratch; at most MAX_WRITABLE, repeats and empty ones included.
+            let mut push = |range| {
+                gaps.push(&mut muts, range).map_err(|e| match e {
+                    CutError::TooMany => Error::TooManyWritable { index: i },
+                    _ => Error::NotAllocated,
+                })
+            };
+            for t in outputs.iter() {
+                if let Some(r) = tensors.get(t as usize).and_then(TensorRecord::arena_range) {
+                    push(r)?;
                 }
-                for (k, t) in inputs.iter().enumerate() {
-                    if k >= 32 || node.writes_inputs & (1 << k) == 0 {
-                        continue;
-                    }
-                    if let Some(r) = usize::try_from(t).ok().and_then(|t| records.get(t)) {
-                        if let Some(range) = r.arena_range().filter(|&(s, _)| s >= l.tail_start) {
-                            push(range)?; // a variable tensor, kept in the tail
-                        }
-                    }
-                }
-                for k in 0..MAX_SCRATCH {
-                    if node.scratch_len[k] > 0 {
-                        push((
-                            node.scratch_offset[k] as usize,
-                            node.scratch_len[k] as usize,
-                        ))?;
+            }
+            // The inputs the kernel writes, in order: bit k set, input k.
+            let mut writes = node.writes_inputs;
+            while writes != 0 {
+                let k = writes.trailing_zeros() as usize;
+                writes &= writes - 1;
+                let t = inputs.get(k).and_then(|t| usize::try_from(t).ok());
+                if let Some(r) = t.and_then(|t| tensors.get(t)) {
+                    if let Some(range) = r.arena_range().filter(|&(s, _)| s >= l.tail_start) {
+                        push(range)?; // a variable tensor, kept in the tail
                     }
                 }
             }
-            let arena = self
-                .arena
-                .get_mut(l.base..l.base + l.len)
-                .ok_or(Error::NotAllocated)?;
-            // The context is built first and the arena cut into it in
-            // place: its piece tables are large to move.
+            for k in 0..MAX_SCRATCH {
+                if node.scratch_len[k] > 0 {
+                    push((
+                        node.scratch_offset[k] as usize,
+                        node.scratch_len[k] as usize,
+                    ))?;
+                }
+            }
             let mut ctx = EvalContext {
                 inputs: Inputs {
                     indices: inputs,
-                    tensors: &[],
-                    model: model_bytes,
-                    gaps: Gaps::EMPTY,
+                    tables: &tables,
+                    gaps: &gaps,
                 },
                 outputs: Outputs {
                     outputs,
                     inputs,
-                    tensors: &[],
-                    model: model_bytes,
-                    muts: Muts::EMPTY,
+                    tables: &tables,
+                    muts: &mut muts,
                 },
                 scratch: ScratchBuffers {
                     bufs: [const { None }; MAX_SCRATCH],
                 },
-                op_data: &[],
+                op_data: gaps
+                    .get(node.op_data_offset as usize, node.op_data_len as usize)
+                    .unwrap_or(&[]),
             };
-            cut_into(
-                arena,
-                &writable,
-                &mut ctx.inputs.gaps,
-                &mut ctx.outputs.muts,
-            )
-            .map_err(|_| Error::NotAllocated)?;
-            let gaps = &ctx.inputs.gaps;
-            let tensors: &[TensorRecord] = gaps
-                .get(l.tensors_at, l.tensors * TENSOR_RECORD)
-                .and_then(|b| bytemuck::try_cast_slice(b).ok())
-                .ok_or(Error::NotAllocated)?;
-            ctx.inputs.tensors = tensors;
-            ctx.outputs.tensors = tensors;
-            ctx.op_data = gaps
-                .get(node.op_data_offset as usize, node.op_data_len as usize)
-                .unwrap_or(&[]);
             for k in 0..MAX_SCRATCH {
                 if node.scratch_len[k] > 0 {
                     ctx.scratch.bufs[k] = ctx.outputs.muts.take(
@@ -882,7 +874,9 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
             profiler.begin(i);
             let result = (kernel.eval)(&mut ctx);
             profiler.end(i);
-            result.map_err(|error| Error::eval(&model, i, error))?;
+            if let Err(error) = result {
+                return Err(Error::eval(&model, i, error));
+            }
         }
         Ok(())
     }
@@ -1379,15 +1373,6 @@ fn touch(list: Scalars<'_, i32>, at: u32, lives: &mut [[u32; 3]]) {
             (*first, *last) = ((*first).min(at), (*last).max(at));
         }
     }
-}
-
-/// The record stored at byte `at` of `bytes`; a zero record if it is not
-/// all there (never, for records this module placed).
-fn read_pod<T: Pod>(bytes: &[u8], at: usize) -> T {
-    bytes
-        .get(at..at.saturating_add(core::mem::size_of::<T>()))
-        .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
-        .unwrap_or_else(T::zeroed)
 }
 
 #[cfg(test)]

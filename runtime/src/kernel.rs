@@ -247,12 +247,18 @@ impl<'m> PrepareContext<'_, 'm> {
     }
 }
 
+/// What the inputs and outputs of every operator share: the tensor table
+/// and the model (for constants and shapes).
+pub(crate) struct Tables<'a> {
+    pub(crate) tensors: &'a [TensorRecord],
+    pub(crate) model: &'a [u8],
+}
+
 /// Read-only inputs of the running operator.
 pub struct Inputs<'a> {
     pub(crate) indices: Scalars<'a, i32>,
-    pub(crate) tensors: &'a [TensorRecord],
-    pub(crate) model: &'a [u8],
-    pub(crate) gaps: Gaps<'a>,
+    pub(crate) tables: &'a Tables<'a>,
+    pub(crate) gaps: &'a Gaps<'a>,
 }
 
 impl<'a> Inputs<'a> {
@@ -279,11 +285,12 @@ impl<'a> Inputs<'a> {
             None | Some(-1) => return Err(KernelError::MissingInput(i)),
             Some(t) => t as usize,
         };
-        let rec = self.tensors.get(t).ok_or(KernelError::Plan)?;
-        let data = rec.data(self.model, &self.gaps).ok_or(KernelError::Plan)?;
+        let Tables { tensors, model } = *self.tables;
+        let rec = tensors.get(t).ok_or(KernelError::Plan)?;
+        let data = rec.data(model, self.gaps).ok_or(KernelError::Plan)?;
         Ok(TensorView {
             ty: rec.tensor_type(),
-            shape: rec.shape(self.model),
+            shape: rec.shape(model),
             data,
         })
     }
@@ -293,9 +300,8 @@ impl<'a> Inputs<'a> {
 pub struct Outputs<'a> {
     pub(crate) outputs: Scalars<'a, i32>,
     pub(crate) inputs: Scalars<'a, i32>,
-    pub(crate) tensors: &'a [TensorRecord],
-    pub(crate) model: &'a [u8],
-    pub(crate) muts: Muts<'a>,
+    pub(crate) tables: &'a Tables<'a>,
+    pub(crate) muts: &'a mut Muts<'a>,
 }
 
 impl<'a> Outputs<'a> {
@@ -314,13 +320,13 @@ impl<'a> Outputs<'a> {
     ) -> Result<TensorViewMut<'a>, KernelError> {
         let rec = usize::try_from(t)
             .ok()
-            .and_then(|t| self.tensors.get(t))
+            .and_then(|t| self.tables.tensors.get(t))
             .ok_or(missing)?;
         let (start, len) = rec.arena_range().ok_or(KernelError::Plan)?;
         let data = self.muts.take(start, len).ok_or(KernelError::Plan)?;
         Ok(TensorViewMut {
             ty: rec.tensor_type(),
-            shape: rec.shape(self.model),
+            shape: rec.shape(self.tables.model),
             data,
         })
     }
