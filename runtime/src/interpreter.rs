@@ -1375,6 +1375,15 @@ fn touch(list: Scalars<'_, i32>, at: u32, lives: &mut [[u32; 3]]) {
     }
 }
 
+/// The record stored at byte `at` of `bytes`; a zero record if it is not
+/// all there (never, for records this module placed).
+fn read_pod<T: Pod>(bytes: &[u8], at: usize) -> T {
+    bytes
+        .get(at..at.saturating_add(core::mem::size_of::<T>()))
+        .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
+        .unwrap_or_else(T::zeroed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
