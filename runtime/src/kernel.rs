@@ -313,15 +313,22 @@ impl<'a> Outputs<'a> {
         self.outputs.is_empty()
     }
 
-    fn take_tensor(
-        &mut self,
-        t: i32,
-        missing: KernelError,
-    ) -> Result<TensorViewMut<'a>, KernelError> {
-        let rec = usize::try_from(t)
-            .ok()
-            .and_then(|t| self.tables.tensors.get(t))
-            .ok_or(missing)?;
+    /// Variable input `i` (`input`) or output `i`, taken out of the cut arena.
+    // One body for both: the error for a missing tensor is chosen here, not
+    // copied in from the caller.
+    fn take_tensor(&mut self, input: bool, i: usize) -> Result<TensorViewMut<'a>, KernelError> {
+        let indices = if input { self.inputs } else { self.outputs };
+        let rec = indices
+            .get(i)
+            .and_then(|t| usize::try_from(t).ok())
+            .and_then(|t| self.tables.tensors.get(t));
+        let Some(rec) = rec else {
+            return Err(if input {
+                KernelError::MissingInput(i)
+            } else {
+                KernelError::MissingOutput(i)
+            });
+        };
         let (start, len) = rec.arena_range().ok_or(KernelError::Plan)?;
         let data = self.muts.take(start, len).ok_or(KernelError::Plan)?;
         Ok(TensorViewMut {
@@ -333,14 +340,12 @@ impl<'a> Outputs<'a> {
 
     /// Output `i`; each output can be taken once per `eval`.
     pub fn take(&mut self, i: usize) -> Result<TensorViewMut<'a>, KernelError> {
-        let t = self.outputs.get(i).ok_or(KernelError::MissingOutput(i))?;
-        self.take_tensor(t, KernelError::MissingOutput(i))
+        self.take_tensor(false, i)
     }
 
     /// Input `i` when it is a variable tensor (state the kernel updates).
     pub fn take_variable_input(&mut self, i: usize) -> Result<TensorViewMut<'a>, KernelError> {
-        let t = self.inputs.get(i).ok_or(KernelError::MissingInput(i))?;
-        self.take_tensor(t, KernelError::MissingInput(i))
+        self.take_tensor(true, i)
     }
 }
 
