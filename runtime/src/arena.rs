@@ -100,7 +100,9 @@ impl TensorRecord {
     }
 
     pub fn tensor_type(&self) -> TensorType {
-        TensorType::from_i8((self.packed & 0xff) as u8 as i8).unwrap_or(TensorType::Float32)
+        // `new` stores a valid type, below 0x80: masked to seven bits the
+        // byte is never negative, which saves `from_i8` that check.
+        TensorType::from_i8((self.packed & 0x7f) as i8).unwrap_or(TensorType::Float32)
     }
 
     pub fn in_model(&self) -> bool {
