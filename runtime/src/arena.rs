@@ -114,8 +114,8 @@ impl TensorRecord {
     }
 
     pub fn shape<'m>(&self, model: &'m [u8]) -> Shape<'m> {
-        let start = self.dims_offset as usize;
-        Shape::new(model.get(start..start + 4 * self.rank()).unwrap_or(&[]))
+        let dims = model.get(self.dims_offset as usize..).unwrap_or(&[]);
+        Shape::new(dims.get(..4 * self.rank()).unwrap_or(&[]))
     }
 
     /// The arena bytes of a tensor that lives in the arena.
