@@ -30,7 +30,9 @@ pub struct ResolverFull(pub usize);
 
 /// A resolver with room for `N` kernels, filled by the application.
 pub struct MutableOpResolver<const N: usize> {
-    entries: [Option<(Key, Kernel)>; N],
+    /// The first `len` are registered; the rest are placeholders.
+    keys: [Key; N],
+    kernels: [Option<Kernel>; N],
     len: usize,
 }
 
@@ -43,28 +45,31 @@ impl<const N: usize> Default for MutableOpResolver<N> {
 impl<const N: usize> MutableOpResolver<N> {
     pub const fn new() -> Self {
         MutableOpResolver {
-            entries: [None; N],
+            keys: [Key::Custom(""); N],
+            kernels: [None; N],
             len: 0,
         }
     }
 
     fn put(&mut self, key: Key, kernel: Kernel) -> Result<&mut Self, ResolverFull> {
         // Registering an op again replaces its kernel.
-        for (k, existing) in self.entries.iter_mut().take(self.len).flatten() {
+        for (k, existing) in self.keys.iter().zip(&mut self.kernels).take(self.len) {
             let same = match (*k, key) {
                 (Key::Builtin(a), Key::Builtin(b)) => a == b,
                 (Key::Custom(a), Key::Custom(b)) => a == b,
                 _ => false,
             };
             if same {
-                *existing = kernel;
+                *existing = Some(kernel);
                 return Ok(self);
             }
         }
-        let Some(slot) = self.entries.get_mut(self.len) else {
+        let (Some(k), Some(slot)) = (self.keys.get_mut(self.len), self.kernels.get_mut(self.len))
+        else {
             return Err(ResolverFull(N));
         };
-        *slot = Some((key, kernel));
+        *k = key;
+        *slot = Some(kernel);
         self.len += 1;
         Ok(self)
     }
@@ -98,18 +103,16 @@ impl<const N: usize> MutableOpResolver<N> {
 
 impl<const N: usize> OpResolver for MutableOpResolver<N> {
     fn find(&self, op: OpKind<'_>) -> Option<usize> {
-        self.entries
-            .iter()
-            .take(self.len)
-            .position(|e| match (e, op) {
-                (Some((Key::Builtin(a), _)), OpKind::Builtin(b)) => *a == b,
-                (Some((Key::Custom(a), _)), OpKind::Custom(b)) => a.as_bytes() == b,
-                _ => false,
-            })
+        let keys = self.keys.get(..self.len).unwrap_or(&[]);
+        keys.iter().position(|k| match (*k, op) {
+            (Key::Builtin(a), OpKind::Builtin(b)) => a == b,
+            (Key::Custom(a), OpKind::Custom(b)) => a.as_bytes() == b,
+            _ => false,
+        })
     }
 
     fn kernel(&self, index: usize) -> Option<&Kernel> {
-        self.entries.get(index)?.as_ref().map(|(_, k)| k)
+        self.kernels.get(index)?.as_ref()
     }
 }
 
