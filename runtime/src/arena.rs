@@ -127,7 +127,7 @@ impl TensorRecord {
     pub fn data<'a>(&self, model: &'a [u8], gaps: &'a Gaps<'_>) -> Option<&'a [u8]> {
         let (start, len) = (self.data_offset as usize, self.bytes as usize);
         if self.in_model() {
-            model.get(start..start.checked_add(len)?)
+            model.get(start..)?.get(..len)
         } else {
             gaps.get(start, len)
         }
