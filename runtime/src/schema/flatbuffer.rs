@@ -160,7 +160,7 @@ impl<'a> Table<'a> {
     /// read shares this one function, and its value comes back in
     /// registers.
     #[inline(never)]
-    fn read_scalar(
+    pub(crate) fn read_scalar(
         &self,
         slot: usize,
         size: usize,

@@ -649,26 +649,34 @@ impl<'a> Buffer<'a> {
 
     /// `data` with the fault not yet placed (see `Tensor::quantization`).
     fn data_fault(&self) -> Result<&'a [u8], Fault> {
-        let offset = self.t.u64(1, 0, text!("Buffer.offset"))?;
-        if offset > 1 {
-            let size = self.t.u64(2, 0, text!("Buffer.size"))?;
-            let data = offset
-                .checked_add(size)
-                .filter(|&end| end <= self.file.len() as u64)
-                .and_then(|end| self.file.get(offset as usize..end as usize));
-            return data.ok_or_else(|| {
-                Fault::new(
-                    text!("Buffer.offset"),
-                    FaultKind::OutOfBounds {
-                        pos: offset.min(usize::MAX as u64) as usize,
-                        len: size.min(usize::MAX as u64) as usize,
-                        file_len: self.file.len(),
-                    },
-                )
-            });
+        // One fault slot for the three reads: the first fault wins, as
+        // when each read returned early.
+        let mut first = None;
+        let f = &mut first;
+        let offset = self.t.read_scalar(1, 8, 0, text!("Buffer.offset"), f);
+        let data = if offset > 1 {
+            let size = self.t.read_scalar(2, 8, 0, text!("Buffer.size"), f);
+            // Past the address space saturates: such a range is out of
+            // bounds all the same.
+            let pos = usize::try_from(offset).unwrap_or(usize::MAX);
+            let len = usize::try_from(size).unwrap_or(usize::MAX);
+            let data = pos.checked_add(len).and_then(|end| self.file.get(pos..end));
+            data.ok_or(Fault::new(
+                text!("Buffer.offset"),
+                FaultKind::OutOfBounds {
+                    pos,
+                    len,
+                    file_len: self.file.len(),
+                },
+            ))
+        } else {
+            // Absent reads as empty.
+            Ok(self.t.scalar_bytes_or(0, 1, text!("Buffer.data"), f))
+        };
+        match first {
+            Some(fault) => Err(fault),
+            None => data,
         }
-        // Absent reads as empty.
-        self.t.scalar_bytes(0, 1, text!("Buffer.data"))
     }
 }
 
