@@ -211,11 +211,35 @@ impl<'a> Table<'a> {
     }
 
     /// A sub-table, if present.
+    #[inline]
     pub fn table(&self, slot: usize, field: &'static str) -> Result<Option<Table<'a>>, Fault> {
-        match self.field(slot, 4, field)? {
-            Some(p) => self.buf.table_at(p, field).map(Some),
-            None => Ok(None),
+        let mut first = None;
+        let table = self.table_or(slot, field, &mut first);
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(table),
         }
+    }
+
+    /// `table`, or `None` with the fault kept in `first`: the table comes
+    /// back as an `Option`, with no `Result` around it to unpack.
+    #[inline(never)]
+    pub(crate) fn table_or(
+        &self,
+        slot: usize,
+        field: &'static str,
+        first: &mut Option<Fault>,
+    ) -> Option<Table<'a>> {
+        let table = match self.field(slot, 4, field) {
+            Ok(Some(p)) => self.buf.table_at(p, field),
+            Ok(None) => return None,
+            Err(fault) => Err(fault),
+        };
+        // Without error texts the `Result` is the `Option`: no copy.
+        if let Err(fault) = table {
+            first.get_or_insert(fault);
+        }
+        table.ok()
     }
 
     /// A string, if present; it must be UTF-8.

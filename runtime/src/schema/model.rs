@@ -821,12 +821,19 @@ impl<'a> Tensor<'a> {
     /// `quantization` with the fault not yet placed: it becomes an error
     /// once, whichever read made it.
     fn quantization_fault(&self) -> Result<Option<Quantization<'a>>, Fault> {
-        let Some(q) = self.t.table(4, text!("Tensor.quantization"))? else {
-            return Ok(None);
-        };
         let mut first = None;
-        let f = &mut first;
-        let quant = Quantization {
+        let quant = self.quantization_or(&mut first);
+        match first {
+            Some(fault) => Err(fault),
+            None => Ok(quant),
+        }
+    }
+
+    /// `quantization`, or `None` with the fault kept in `first` (the
+    /// first fault of the tensor's reads wins, as when each returned early).
+    fn quantization_or(&self, f: &mut Option<Fault>) -> Option<Quantization<'a>> {
+        let q = self.t.table_or(4, text!("Tensor.quantization"), f)?;
+        Some(Quantization {
             min: Scalars::new(q.scalar_bytes_or(0, 4, text!("QuantizationParameters.min"), f)),
             max: Scalars::new(q.scalar_bytes_or(1, 4, text!("QuantizationParameters.max"), f)),
             scale: Scalars::new(q.scalar_bytes_or(2, 4, text!("QuantizationParameters.scale"), f)),
@@ -845,11 +852,7 @@ impl<'a> Tensor<'a> {
                 text!("QuantizationParameters.quantized_dimension"),
                 f,
             ) as i32,
-        };
-        match first {
-            Some(fault) => Err(fault),
-            None => Ok(Some(quant)),
-        }
+        })
     }
 
     /// What the interpreter reads of a tensor, in one call: a fault in any
@@ -862,10 +865,7 @@ impl<'a> Tensor<'a> {
         let is_variable = t.scalar_or(5, 1, 0, text!("Tensor.is_variable"), f) != 0;
         let ty = t.scalar_or(1, 1, 0, text!("Tensor.type"), f) as u8 as i8;
         let shape = Scalars::new(t.scalar_bytes_or(0, 4, text!("Tensor.shape"), f));
-        let quantization = self.quantization_fault().unwrap_or_else(|fault| {
-            f.get_or_insert(fault);
-            None
-        });
+        let quantization = self.quantization_or(f);
         match (first, TensorType::from_i8(ty)) {
             (None, Some(ty)) => Ok(TensorFields {
                 buffer,
@@ -1008,24 +1008,37 @@ impl<'a> Operator<'a> {
 
     /// The builtin options union, if the operator has one.
     pub fn builtin_options(&self) -> R<Option<BuiltinOptions<'a>>> {
-        self.union().map_err(self.at())
+        let mut first = None;
+        let options = self.union(&mut first);
+        match first {
+            Some(fault) => Err(self.at()(fault)),
+            None => Ok(options),
+        }
     }
 
-    /// `builtin_options` with the fault not yet placed: the callers below
-    /// turn a fault into an error once, whichever read made it.
-    fn union(&self) -> Result<Option<BuiltinOptions<'a>>, Fault> {
-        let tag = self.t.u8(3, 0, text!("Operator.builtin_options_type"))?;
-        if tag == 0 {
-            return Ok(None);
-        }
+    /// `builtin_options`, or `None` with the fault kept in `first`: the
+    /// callers turn a fault into an error once, whichever read made it,
+    /// and the table comes back without a `Result` around it to unpack.
+    fn union(&self, first: &mut Option<Fault>) -> Option<BuiltinOptions<'a>> {
+        // A fault reads as tag 0, so nothing more is read.
+        let tag = self
+            .t
+            .read_scalar(3, 1, 0, text!("Operator.builtin_options_type"), first)
+            as u8;
         if tag as usize > BUILTIN_OPTIONS_NAMES.len() {
-            return Err(Fault::new(
+            first.get_or_insert(Fault::new(
                 text!("Operator.builtin_options_type"),
                 FaultKind::UnknownEnum { value: tag.into() },
             ));
+            return None;
         }
-        let table = self.t.table(4, text!("Operator.builtin_options"))?;
-        Ok(table.map(|table| BuiltinOptions { tag, table }))
+        if tag == 0 {
+            return None;
+        }
+        let table = self
+            .t
+            .table_or(4, text!("Operator.builtin_options"), first)?;
+        Some(BuiltinOptions { tag, table })
     }
 
     /// Tag of the second options union (`BuiltinOptions2`, for StableHLO ops).
@@ -1042,19 +1055,22 @@ impl<'a> Operator<'a> {
     /// The options as `O`, or `O`'s defaults when the operator has none. Options
     /// of another type are an error.
     pub fn options<O: ScalarOptions>(&self) -> R<O> {
-        let options = match self.union() {
-            Ok(None) => Ok(O::default()),
-            Ok(Some(o)) if o.tag == O::TAG => O::read(&o.table),
-            Ok(Some(o)) => Err(Fault::new(
+        let mut first = None;
+        let options = self.union(&mut first);
+        if let Some(fault) = first {
+            return Err(self.at()(fault));
+        }
+        match options {
+            None => Ok(O::default()),
+            Some(o) if o.tag == O::TAG => O::read(&o.table).map_err(self.at()),
+            Some(o) => Err(self.at()(Fault::new(
                 text!("Operator.builtin_options"),
                 FaultKind::WrongUnionType {
                     found: o.tag,
                     expected: O::TAG,
                 },
-            )),
-            Err(fault) => Err(fault),
-        };
-        options.map_err(self.at())
+            ))),
+        }
     }
 
     pub fn reshape_options(&self) -> R<Option<ReshapeOptions<'a>>> {
