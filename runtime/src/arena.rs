@@ -210,7 +210,9 @@ impl<'a> Gaps<'a> {
         if n >= MAX_WRITABLE {
             return Err(CutError::TooMany);
         }
-        // The piece that holds the whole range: cut it in three.
+        // The piece that holds the whole range: cut it in three. Each cut
+        // fills one slot here and one in `muts`, so slot `n + 2` (after the
+        // two pieces there were before any cut) is still free.
         for j in 0..self.pieces.len() {
             let (at, slot) = &mut self.pieces[j];
             let rel = start.wrapping_sub(*at);

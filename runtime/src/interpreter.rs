@@ -55,8 +55,10 @@ impl fmt::Display for OpName {
         match self {
             OpName::Builtin(b) => write!(f, "{b}"),
             OpName::Custom { bytes, len } => {
-                // The UTF-8 part: all of it, unless the cut at 32 bytes
-                // split a character.
+                // The UTF-8 part, up to the first byte that is not: all of
+                // it, unless the cut at 32 bytes split a character or the
+                // model (read trusted, unchecked) stores a name that is not
+                // UTF-8.
                 let name = bytes.get(..*len as usize).unwrap_or_default();
                 let valid = match core::str::from_utf8(name) {
                     Ok(_) => name,
@@ -743,7 +745,7 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
     }
 
     /// Sets every variable tensor back to its initial value (zero, or the
-    /// zero point for int8), as at the end of `allocate_tensors`.
+    /// zero point for int8), the value `allocate_tensors` gave it.
     pub fn reset(&mut self) -> Result<(), Error> {
         let l = self.layout()?;
         for k in 0..l.tensors {
@@ -1263,6 +1265,8 @@ fn plan_head(
     // while it has room, and counted in the same pass (the count tells the
     // working memory needed).
     let in_arena = |rec: &TensorRecord| !rec.is_constant() && rec.variable_fill().is_none();
+    // `PlanBuffer` is all `u32`s: the prefix is empty and `slots` starts
+    // where `rest` does (the buffers below are the same memory).
     let (_, slots, _) = bytemuck::pod_align_to_mut::<u32, PlanBuffer>(rest);
     let mut n = if fits { 0 } else { n_tensors };
     for (k, rec) in recs.iter().enumerate() {

@@ -345,8 +345,8 @@ fn first_fit(bufs: &mut [PlanBuffer], scratch: &mut [u32]) -> Result<u32, PlanEr
         // The best so far: its index and key (zero: none yet; a buffer's
         // key is at least its size, non-zero, times 2^32).
         let (mut next, mut best) = (0, 0u64);
-        // By index: `done` is as long as `bufs`, so neither access needs a
-        // bounds check.
+        // By index: `done` is as long as `bufs`, so once `place` is inlined
+        // the compiler drops both accesses' bounds checks.
         for i in 0..bufs.len() {
             let b = bufs.at(i);
             if b.size == 0 || *done.at(i) != 0 {

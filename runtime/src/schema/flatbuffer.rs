@@ -326,7 +326,9 @@ impl<'a> Table<'a> {
         let bytes = self.scalar_bytes(slot, 4, field)?;
         Ok(Tables {
             buf: self.buf,
-            // Where the offsets start in the file (the bytes are in it).
+            // Where the offsets start in the file (the bytes are in it when
+            // the vector is there; when absent, `len` is 0 and this is
+            // never used).
             data: (bytes.as_ptr() as usize).wrapping_sub(self.buf.0.as_ptr() as usize),
             len: bytes.len() / 4,
             field,
