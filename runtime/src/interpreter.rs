@@ -20,7 +20,10 @@ use crate::kernel::{
 };
 use crate::planner::{self, PlanBuffer, PlanError, Planning};
 use crate::resolver::OpResolver;
-use crate::schema::{BuiltinOperator, Model, ReadError, Scalars, Subgraph, TensorType, Text};
+use crate::schema::{
+    BuiltinOperator, Model, OperatorFields, ReadError, Scalars, Subgraph, SubgraphFields,
+    TensorType, Text,
+};
 use crate::tensor::{Shape, TensorView, TensorViewMut};
 use bytemuck::{Pod, Zeroable};
 use core::fmt;
@@ -417,7 +420,12 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         // Use a multiple of 16 bytes, so the tail (allocated from the end) is aligned too.
         let len = (self.arena.len() - base) & !(ALIGN - 1);
         let arena = self.arena.part_mut(base..base + len);
-        let (n_tensors, n_ops, sg_inputs, sg_outputs) = sg.runtime_fields()?;
+        let SubgraphFields {
+            tensors: n_tensors,
+            operators: n_ops,
+            inputs: sg_inputs,
+            outputs: sg_outputs,
+        } = sg.runtime_fields()?;
         let mut tail = Tail {
             arena,
             top: len,
@@ -432,13 +440,12 @@ impl<'m, 'a, R: OpResolver> Interpreter<'m, 'a, R> {
         // Prepare every operator.
         for i in 0..n_ops {
             let op = sg.operator(i)?;
-            let fields = op.runtime_fields(model)?;
-            let (kind, inputs, outputs, intermediates) = (
-                fields.kind,
-                fields.inputs,
-                fields.outputs,
-                fields.intermediates,
-            );
+            let OperatorFields {
+                kind,
+                inputs,
+                outputs,
+                intermediates,
+            } = op.runtime_fields(model)?;
             let resolver = self.resolver;
             let found = resolver
                 .find(kind)

@@ -22,6 +22,7 @@ pub use model::{
     Buffer, Metadata, Model, OfflinePlan, OpKind, Operator, OperatorCode, Quantization,
     SignatureDef, Subgraph, Tensor, TensorMap, OFFLINE_MEMORY_ALLOCATION, SCHEMA_VERSION,
 };
+pub(crate) use model::{OperatorFields, SubgraphFields};
 pub use options::*;
 pub use tables::{
     op, BUILTIN_OPERATOR_NAMES, BUILTIN_OPERATOR_NAMES_PACKED, BUILTIN_OPTIONS2_NAMES,

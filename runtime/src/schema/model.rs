@@ -719,7 +719,7 @@ impl<'a> Subgraph<'a> {
 
     /// What the interpreter reads of the subgraph, in one call (one fault
     /// check): tensor count, operator count, inputs and outputs.
-    pub(crate) fn runtime_fields(&self) -> R<(usize, usize, Scalars<'a, i32>, Scalars<'a, i32>)> {
+    pub(crate) fn runtime_fields(&self) -> R<SubgraphFields<'a>> {
         let t = &self.t;
         let mut first = None;
         let f = &mut first;
@@ -733,7 +733,12 @@ impl<'a> Subgraph<'a> {
         let outputs = Scalars::new(t.scalar_bytes_or(2, 4, text!("SubGraph.outputs"), f));
         match first {
             Some(fault) => Err(ReadError::malformed(self.loc(), fault)),
-            None => Ok((tensors, operators, inputs, outputs)),
+            None => Ok(SubgraphFields {
+                tensors,
+                operators,
+                inputs,
+                outputs,
+            }),
         }
     }
 
@@ -910,6 +915,17 @@ impl<'a> Tensor<'a> {
         self.has_rank()?;
         Ok(())
     }
+}
+
+/// The fields of a subgraph the interpreter uses (see
+/// `Subgraph::runtime_fields`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SubgraphFields<'a> {
+    /// The number of tensors and of operators.
+    pub tensors: usize,
+    pub operators: usize,
+    pub inputs: Scalars<'a, i32>,
+    pub outputs: Scalars<'a, i32>,
 }
 
 /// The fields of a tensor the interpreter uses (see `Tensor::runtime_fields`).
