@@ -1552,6 +1552,14 @@ mod tests {
             i.output(1),
             Err(Error::NoSuchTensor { index: 1, .. })
         ));
+        // Which list, in the message (the kind is a text).
+        #[cfg(feature = "error-text")]
+        {
+            let input = std::format!("{}", i.input(5).unwrap_err());
+            let output = std::format!("{}", i.output(1).unwrap_err());
+            assert_eq!(input, "input 5 does not exist (the model has 2)");
+            assert_eq!(output, "output 1 does not exist (the model has 1)");
+        }
         let info = i.io_info(false, 1).unwrap();
         assert_eq!(
             (info.ty, info.shape.num_elements()),
