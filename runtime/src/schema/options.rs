@@ -59,47 +59,6 @@ const fn str_eq(a: &str, b: &str) -> bool {
     true
 }
 
-/// A value that can be read from one scalar field of an options table.
-pub trait OptionField: Sized {
-    fn read(t: &Table<'_>, slot: usize, default: Self, field: &'static str) -> Result<Self, Fault>;
-}
-
-impl OptionField for i32 {
-    fn read(t: &Table<'_>, slot: usize, default: Self, field: &'static str) -> Result<Self, Fault> {
-        t.i32(slot, default, field)
-    }
-}
-
-impl OptionField for f32 {
-    fn read(t: &Table<'_>, slot: usize, default: Self, field: &'static str) -> Result<Self, Fault> {
-        t.f32(slot, default, field)
-    }
-}
-
-impl OptionField for bool {
-    fn read(t: &Table<'_>, slot: usize, default: Self, field: &'static str) -> Result<Self, Fault> {
-        t.bool(slot, default, field)
-    }
-}
-
-macro_rules! enum_field {
-    ($($t:ty),*) => {$(
-        impl OptionField for $t {
-            fn read(t: &Table<'_>, slot: usize, default: Self, field: &'static str) -> Result<Self, Fault> {
-                let v = t.i8(slot, default as i8, field)?;
-                <$t>::from_i8(v).ok_or(Fault::new(field, FaultKind::UnknownEnum { value: v.into() }))
-            }
-        }
-    )*};
-}
-enum_field!(
-    Padding,
-    Activation,
-    FullyConnectedWeightsFormat,
-    MirrorPadMode,
-    TensorType
-);
-
 /// How an option field is stored: its size in bytes and its bits, widened
 /// to `u32`, so that every field is read by one non-generic function.
 trait Bits: Copy {
@@ -160,7 +119,7 @@ enum_bits!(
     TensorType
 );
 
-/// Field `slot` as `OptionField::read` reads it, or `default` with the
+/// Field `slot` of an options table, or `default` with the
 /// fault kept in `first` (if it is the first): an options struct is then
 /// read without a `Result` per field, which would copy the fault at each.
 #[inline(always)]
